@@ -1,0 +1,1 @@
+"""The ``cnnkit`` command line: thin commands over the Python API."""

@@ -1,0 +1,434 @@
+"""Exact per-layer arithmetic on specs: shapes, weights, neurons, connections, MACs, RF.
+
+Pure integer arithmetic over a :class:`~cnnkit.spec.ModelSpec`; nothing here
+touches torch.  Definitions follow the lecture notes:
+
+* **params** = weights + biases (batch norm's gamma counts as a weight, beta as
+  a bias; running statistics and LeNet's fixed RBF centres are not parameters).
+* **neurons** = output units of layers that create new units (conv, pooling,
+  fc, maxout, ...).  Element-wise layers (activations, dropout, batch/response
+  norm, softmax, flatten) transform existing neurons and add none.  The total
+  includes the input layer.
+* **connections** = output neurons x fan-in, the fan-in excluding the bias:
+  F*F*C_in/groups for conv (padded positions count), the window for pooling,
+  in_features for fc, 0 for element-wise layers.
+* **macs** = multiply-adds of the forward pass: connections of conv-like and fc
+  layers, one per output of LeNet's trainable subsampling, 0 for max/avg
+  pooling and element-wise layers.
+* **receptive_field** = side of the input patch one output neuron sees,
+  ``r_out = r_in + (F - 1) * jump_in`` with ``jump_out = jump_in * S``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from cnnkit.errors import GeometryError, SpecError
+from cnnkit.inspect.geometry import output_size, rounding_of
+from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.spec.schema import ELEMENTWISE
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What flows between layers: the volume (C, H, W) and receptive-field state."""
+
+    c: int
+    h: int
+    w: int
+    rf_h: int = 1
+    rf_w: int = 1
+    jump_h: int = 1
+    jump_w: int = 1
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.c, self.h, self.w)
+
+    @property
+    def size(self) -> int:
+        return self.c * self.h * self.w
+
+
+@dataclass
+class LayerStats:
+    name: str
+    type: str
+    output: tuple[int, int, int]
+    weights: int = 0
+    biases: int = 0
+    neurons: int = 0
+    connections: int = 0
+    macs: int = 0
+    receptive_field: int | tuple[int, int] = 1
+    description: str = ""
+    children: list[LayerStats] = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+    def to_dict(self) -> dict:
+        rf = self.receptive_field
+        d = {"name": self.name, "type": self.type, "output": list(self.output), "weights": self.weights,
+             "biases": self.biases, "params": self.params, "neurons": self.neurons,
+             "connections": self.connections, "macs": self.macs,
+             "receptive_field": list(rf) if isinstance(rf, tuple) else rf}
+        if self.children:
+            d["children"] = [c.to_dict() for c in self.children]
+        return d
+
+
+@dataclass
+class Summary:
+    """The inspector's report on one model; ``str()`` gives the readable table."""
+
+    name: str
+    input: tuple[int, int, int]
+    layers: list[LayerStats]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        c, h, w = self.input
+        return {
+            "weights": sum(s.weights for s in self.layers),
+            "biases": sum(s.biases for s in self.layers),
+            "params": sum(s.params for s in self.layers),
+            "neurons": c * h * w + sum(s.neurons for s in self.layers),
+            "connections": sum(s.connections for s in self.layers),
+            "macs": sum(s.macs for s in self.layers),
+        }
+
+    @property
+    def output(self) -> tuple[int, int, int]:
+        return self.layers[-1].output
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "input": list(self.input), "layers": [s.to_dict() for s in self.layers],
+                "totals": self.totals}
+
+    def __str__(self) -> str:
+        return format_table(self)
+
+
+# ------------------------------------------------------------------ per-type rules
+Rule = Callable[[LayerSpec, Flow, str], tuple[LayerStats, Flow]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*types: str):
+    def deco(fn: Rule) -> Rule:
+        for t in types:
+            RULES[t] = fn
+        return fn
+    return deco
+
+
+def _rf(flow: Flow) -> int | tuple[int, int]:
+    return flow.rf_h if flow.rf_h == flow.rf_w else (flow.rf_h, flow.rf_w)
+
+
+def _window(flow: Flow, size, stride, pad, rounding: str, where: str) -> Flow:
+    """Slide a window over ``flow``: new spatial size and receptive-field state."""
+    (fh, fw), (sh, sw), (ph, pw) = size, stride, pad
+    axis_h, axis_w = ("", "") if (flow.h, fh, sh, ph) == (flow.w, fw, sw, pw) else ("height ", "width ")
+    h = output_size(flow.h, fh, ph, sh, rounding=rounding, where=where, axis=axis_h)
+    w = h if not axis_w else output_size(flow.w, fw, pw, sw, rounding=rounding, where=where, axis=axis_w)
+    return replace(flow, h=h, w=w, rf_h=flow.rf_h + (fh - 1) * flow.jump_h, rf_w=flow.rf_w + (fw - 1) * flow.jump_w,
+                   jump_h=flow.jump_h * sh, jump_w=flow.jump_w * sw)
+
+
+def _describe_window(kind: str, a) -> str:
+    (fh, fw), (sh, sw) = a["size"], a["stride"]
+    pad = a.get("pad", (0, 0))
+    size = f"{fh}x{fw}" if fh != fw else f"{fh}x{fh}"
+    stride = sh if sh == sw else f"{sh}x{sw}"
+    p = pad[0] if pad[0] == pad[1] else f"{pad[0]}x{pad[1]}"
+    return f"{kind} {size}, stride {stride}, pad {p}"
+
+
+def _where(layer: LayerSpec, where: str) -> str:
+    return f"{where} '{layer.name}' ({layer.type})"
+
+
+def _apply_activation(layer: LayerSpec, stats: LayerStats, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    act = layer.args.get("activation")
+    if act is None:
+        return stats, flow
+    stats.description += f", {act.type}"
+    if act.type == "maxout":
+        flow = _maxout_flow(act, flow, where)
+        stats.output = flow.shape
+        stats.neurons = flow.size
+        # each maxout unit reads `pieces` inputs
+        stats.connections += flow.size * act["pieces"]
+    return stats, flow
+
+
+def _maxout_flow(act: LayerSpec, flow: Flow, where: str) -> Flow:
+    k = act["pieces"]
+    if flow.c % k:
+        raise SpecError(f"{where}: maxout with {k} pieces needs a channel count divisible by {k}, got {flow.c}")
+    return replace(flow, c=flow.c // k)
+
+
+def _batchnorm(layer: LayerSpec, stats: LayerStats, channels: int) -> None:
+    if layer.args.get("batchnorm"):
+        stats.weights += channels
+        stats.biases += channels
+        stats.description += ", batchnorm"
+
+
+@rule("conv", "locally_connected", "tiled_conv")
+def _conv(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    a = layer.args
+    where = _where(layer, where)
+    k = a["filters"]
+    fh, fw = a["size"]
+    groups = a.get("groups", 1)
+    if flow.c % groups or k % groups:
+        raise SpecError(f"{where}: groups={groups} must divide both the {flow.c} input channels and the {k} filters")
+    out = _window(flow, a["size"], a["stride"], a["pad"], rounding_of(a), where)
+    out = replace(out, c=k)
+    positions = out.h * out.w
+    table = a.get("table")
+    if table is not None:
+        bad = [i for row in table for i in row if i >= flow.c]
+        if bad:
+            raise SpecError(f"{where}: the connection table names input map {bad[0]} "
+                            f"but the input has only {flow.c} maps (0..{flow.c - 1})")
+        fan_ins = [len(row) * fh * fw for row in table]
+        weights = sum(fan_ins)
+        connections = positions * weights
+    else:
+        fan_in = flow.c // groups * fh * fw
+        weights = k * fan_in
+        connections = k * positions * fan_in
+    biases = k if a["bias"] else 0
+    kind = {"conv": "conv", "locally_connected": "local", "tiled_conv": "tiled conv"}[layer.type]
+    desc = _describe_window(kind, a) + f", {k} filters"
+    if layer.type == "locally_connected":  # nothing shared: one filter bank per output position
+        weights *= positions
+        biases *= positions
+    elif layer.type == "tiled_conv":  # tile x tile filter banks, repeating across the map
+        t = a["tile"] ** 2
+        weights *= t
+        biases *= t
+        desc += f", tile {a['tile']}"
+    if groups > 1:
+        desc += f", groups {groups}"
+    if table is not None:
+        desc += f", table ({sum(len(r) for r in table)} links)"
+    stats = LayerStats(layer.name, layer.type, out.shape, weights, biases, neurons=out.size,
+                       connections=connections, macs=connections, description=desc)
+    _batchnorm(layer, stats, k)
+    stats, out = _apply_activation(layer, stats, out, where)
+    stats.receptive_field = _rf(out)
+    return stats, out
+
+
+@rule("maxpool", "avgpool", "subsample")
+def _pool(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    a = dict(layer.args)
+    where = _where(layer, where)
+    if a.get("global"):
+        a.update(size=(flow.h, flow.w), stride=(flow.h, flow.w), pad=(0, 0))
+    a.setdefault("pad", (0, 0))
+    (fh, fw), (ph, pw) = a["size"], a["pad"]
+    if ph * 2 > fh or pw * 2 > fw:
+        raise SpecError(f"{where}: pooling pad {a['pad']} must be at most half the window {a['size']}")
+    out = _window(flow, a["size"], a["stride"], a["pad"], rounding_of(a), where)
+    window = fh * fw
+    kind = {"maxpool": "max pool", "avgpool": "avg pool", "subsample": "subsample"}[layer.type]
+    desc = "global avg pool" if a.get("global") else _describe_window(kind, a)
+    stats = LayerStats(layer.name, layer.type, out.shape, neurons=out.size, connections=out.size * window,
+                       description=desc)
+    if layer.type == "subsample":  # one trainable coefficient and bias per map
+        stats.weights = stats.biases = flow.c
+        stats.macs = out.size
+    stats, out = _apply_activation(layer, stats, out, where)
+    stats.receptive_field = _rf(out)
+    return stats, out
+
+
+def _dense_flow(flow: Flow, units: int) -> Flow:
+    """An fc layer is a conv whose window is the whole map; its output is units x 1 x 1."""
+    return Flow(units, 1, 1, flow.rf_h + (flow.h - 1) * flow.jump_h, flow.rf_w + (flow.w - 1) * flow.jump_w,
+                flow.jump_h * flow.h, flow.jump_w * flow.w)
+
+
+@rule("fc", "rbf")
+def _fc(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    units = layer["units"]
+    fan_in = flow.size
+    out = _dense_flow(flow, units)
+    conns = units * fan_in
+    if layer.type == "rbf":  # fixed centres: no trainable parameters
+        stats = LayerStats(layer.name, layer.type, out.shape, neurons=units, connections=conns, macs=conns,
+                           description=f"rbf {fan_in} -> {units} (fixed centres)")
+    else:
+        stats = LayerStats(layer.name, layer.type, out.shape, weights=conns,
+                           biases=units if layer["bias"] else 0, neurons=units, connections=conns, macs=conns,
+                           description=f"fc {fan_in} -> {units}")
+        _batchnorm(layer, stats, units)
+        stats, out = _apply_activation(layer, stats, out, _where(layer, where))
+    stats.receptive_field = _rf(out)
+    return stats, out
+
+
+@rule("flatten")
+def _flatten(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    out = _dense_flow(flow, flow.size)
+    return LayerStats(layer.name, layer.type, out.shape, receptive_field=_rf(out), description="flatten"), out
+
+
+@rule("maxout")
+def _maxout(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    out = _maxout_flow(layer, flow, _where(layer, where))
+    return LayerStats(layer.name, layer.type, out.shape, neurons=out.size, connections=out.size * layer["pieces"],
+                      receptive_field=_rf(out), description=f"maxout, {layer['pieces']} pieces"), out
+
+
+def _elementwise(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    stats = LayerStats(layer.name, layer.type, flow.shape, receptive_field=_rf(flow), description=layer.type)
+    if layer.type == "batchnorm":
+        stats.weights = stats.biases = flow.c
+    elif layer.type == "lrn":
+        stats.description = f"local response norm, size {layer['size']}"
+    elif layer.type == "dropout":
+        stats.description = f"dropout p={layer['p']:g}"
+    return stats, flow
+
+
+for _t in ELEMENTWISE:
+    RULES.setdefault(_t, _elementwise)
+
+
+#: Layers that need a spatial (C, H, W) input; after fc/flatten/rbf the data is a flat vector.
+SPATIAL = frozenset({"conv", "locally_connected", "tiled_conv", "maxpool", "avgpool", "subsample", "lrn",
+                     "inception", "residual"})
+FLAT = frozenset({"fc", "flatten", "rbf"})
+
+
+def _run(layers, flow: Flow, where: str) -> tuple[list[LayerStats], Flow]:
+    out = []
+    flat_after = None
+    for i, layer in enumerate(layers):
+        if flat_after is not None and layer.type in SPATIAL:
+            raise SpecError(f"{where}{i + 1} '{layer.name}' ({layer.type}) needs a spatial input, but "
+                            f"'{flat_after}' already flattened the data; move it before the fc layers")
+        stats, flow = RULES[layer.type](layer, flow, f"{where}{i + 1}")
+        if layer.type in FLAT and flat_after is None:
+            flat_after = layer.name
+        out.append(stats)
+    return out, flow
+
+
+def _block_stats(layer: LayerSpec, out: Flow, children: list[LayerStats], desc: str) -> LayerStats:
+    return LayerStats(layer.name, layer.type, out.shape,
+                      weights=sum(c.weights for c in children), biases=sum(c.biases for c in children),
+                      neurons=sum(c.neurons for c in children), connections=sum(c.connections for c in children),
+                      macs=sum(c.macs for c in children), receptive_field=_rf(out), description=desc,
+                      children=children)
+
+
+@rule("inception")
+def _inception(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    here = _where(layer, where)
+    children, outs = [], []
+    for j, branch in enumerate(layer["branches"]):
+        stats, out = _run(branch, flow, f"{where}.branch{j + 1}.layer ")
+        for s in stats:
+            s.name = f"branch{j + 1}.{s.name}"
+        children += stats
+        outs.append(out)
+    sizes = {(o.h, o.w) for o in outs}
+    if len(sizes) > 1:
+        shapes = ", ".join(f"branch {j + 1}: {o.h}x{o.w}" for j, o in enumerate(outs))
+        raise SpecError(f"{here}: branches must keep the same spatial size to be concatenated ({shapes})")
+    out = replace(outs[0], c=sum(o.c for o in outs), rf_h=max(o.rf_h for o in outs),
+                  rf_w=max(o.rf_w for o in outs))
+    desc = "inception " + " + ".join(str(o.c) for o in outs)
+    return _block_stats(layer, out, children, desc), out
+
+
+@rule("residual")
+def _residual(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    here = _where(layer, where)
+    body, out = _run(layer["body"], flow, f"{where}.body.layer ")
+    for s in body:
+        s.name = f"body.{s.name}"
+    children = list(body)
+    shortcut = layer["shortcut"]
+    if shortcut == "identity":
+        if out.shape != flow.shape:
+            raise SpecError(f"{here}: the body maps {'x'.join(map(str, flow.shape))} to "
+                            f"{'x'.join(map(str, out.shape))}, so an identity shortcut cannot be added; "
+                            f"use shortcut: pad or a projection (a list of layers, e.g. a 1x1 conv)")
+        desc = "residual, identity shortcut"
+    elif shortcut == "pad":
+        if flow.h % out.h or flow.w % out.w or out.c < flow.c or flow.h // out.h != flow.w // out.w:
+            raise SpecError(f"{here}: a 'pad' shortcut subsamples and zero-pads channels; it cannot map "
+                            f"{'x'.join(map(str, flow.shape))} to {'x'.join(map(str, out.shape))}")
+        desc = "residual, zero-pad shortcut"
+    else:
+        short, sout = _run(shortcut, flow, f"{where}.shortcut.layer ")
+        if sout.shape != out.shape:
+            raise SpecError(f"{here}: the shortcut gives {'x'.join(map(str, sout.shape))} but the body gives "
+                            f"{'x'.join(map(str, out.shape))}; they must match to be added")
+        for s in short:
+            s.name = f"shortcut.{s.name}"
+        children += short
+        out = replace(out, rf_h=max(out.rf_h, sout.rf_h), rf_w=max(out.rf_w, sout.rf_w))
+        desc = "residual, projection shortcut"
+    if layer["activation"] is not None:
+        desc += f", {layer['activation'].type}"
+    return _block_stats(layer, out, children, desc), out
+
+
+def summarize(spec: ModelSpec) -> Summary:
+    """Run the arithmetic over every layer; raises SpecError/GeometryError on a misfit."""
+    c, h, w = spec.input
+    layers, _ = _run(spec.layers, Flow(c, h, w), "layer ")
+    return Summary(spec.name, spec.input, layers)
+
+
+def block_input_shapes(layers, in_shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """Input volume of each layer of a nested list, given the list's input."""
+    flow = Flow(*in_shape)
+    shapes = []
+    for i, layer in enumerate(layers):
+        shapes.append(flow.shape)
+        _, flow = RULES[layer.type](layer, flow, f"layer {i + 1}")
+    return shapes
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def format_table(summary: Summary) -> str:
+    head = ("#", "name", "layer", "output", "weights", "biases", "params", "neurons", "connections", "MACs", "RF")
+    rows = []
+    for i, s in enumerate(summary.layers, 1):
+        rf = s.receptive_field if isinstance(s.receptive_field, int) else "x".join(map(str, s.receptive_field))
+        rows.append((str(i), s.name, s.description, "x".join(map(str, s.output)), _fmt(s.weights), _fmt(s.biases),
+                     _fmt(s.params), _fmt(s.neurons), _fmt(s.connections), _fmt(s.macs), str(rf)))
+    t = summary.totals
+    c, h, w = summary.input
+    rows.insert(0, ("0", "input", "input", f"{c}x{h}x{w}", "", "", "", _fmt(c * h * w), "", "", "1"))
+    total = ("", "total", "", "", _fmt(t["weights"]), _fmt(t["biases"]), _fmt(t["params"]), _fmt(t["neurons"]),
+             _fmt(t["connections"]), _fmt(t["macs"]), "")
+    widths = [max(len(r[k]) for r in [head, total, *rows]) for k in range(len(head))]
+    left = {1, 2}
+
+    def line(r):
+        return "  ".join(r[k].ljust(widths[k]) if k in left else r[k].rjust(widths[k]) for k in range(len(r)))
+
+    rule_ = "-" * len(line(head))
+    out = [f"{summary.name}: input {c}x{h}x{w}", rule_, line(head), rule_, *map(line, rows), rule_, line(total)]
+    return "\n".join(s.rstrip() for s in out)
+
+
+__all__ = ["Summary", "LayerStats", "Flow", "summarize", "block_input_shapes", "GeometryError"]

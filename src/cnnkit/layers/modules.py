@@ -1,0 +1,206 @@
+"""Layers that PyTorch lacks, from the lecture notes and the LeNet-5 paper.
+
+* :class:`LocallyConnected2d` - a convolution without weight sharing.
+* :class:`TiledConv2d` - weights shared only every ``tile`` positions.
+* :class:`TableConv2d` - LeNet-5's C3: each output map reads a subset of inputs.
+* :class:`Subsample2d` - LeNet-5's trainable subsampling ``a * sum(window) + b``.
+* :class:`RBFOutput` - LeNet-5's Euclidean RBF ("Gaussian connections") output.
+* :class:`Maxout`, :class:`ScaledTanh` - activations.
+* :class:`ZeroPadShortcut` - ResNet's parameter-free "option A" shortcut.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _kaiming_uniform_(weight: torch.Tensor, fan_in: int) -> None:
+    # Same scale as nn.Conv2d's default init (kaiming_uniform with a=sqrt(5)).
+    bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0
+    nn.init.uniform_(weight, -bound, bound)
+
+
+class _Unshared2d(nn.Module):
+    """Shared machinery: unfold the input, then apply one filter bank per position."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, in_hw, banks: int, bias: bool):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = tuple(kernel_size), tuple(stride), tuple(padding)
+        h, w = in_hw
+        self.out_hw = tuple((n + 2 * p - k) // s + 1 for n, k, p, s in zip((h, w), kernel_size, padding, stride))
+        fan_in = in_channels * kernel_size[0] * kernel_size[1]
+        self.weight = nn.Parameter(torch.empty(banks, out_channels, fan_in))  # (banks, K, C*F*F)
+        self.bias = nn.Parameter(torch.empty(banks, out_channels)) if bias else None
+        _kaiming_uniform_(self.weight, fan_in)
+        if self.bias is not None:
+            _kaiming_uniform_(self.bias, fan_in)
+
+    def bank_of_position(self) -> torch.Tensor | None:
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # (N, C*F*F, L)
+        idx = self.bank_of_position()
+        weight = self.weight if idx is None else self.weight[idx]  # (L, K, C*F*F)
+        out = torch.einsum("ncl,lkc->nkl", cols, weight)  # (N, K, L)
+        if self.bias is not None:
+            bias = self.bias if idx is None else self.bias[idx]  # (L, K)
+            out = out + bias.t().unsqueeze(0)
+        return out.reshape(x.shape[0], -1, *self.out_hw)
+
+
+class LocallyConnected2d(_Unshared2d):
+    """Every output position has its own filters (and biases): local, but unshared."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, in_hw, bias=True):
+        h, w = in_hw
+        oh = (h + 2 * padding[0] - kernel_size[0]) // stride[0] + 1
+        ow = (w + 2 * padding[1] - kernel_size[1]) // stride[1] + 1
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, in_hw, oh * ow, bias)
+
+
+class TiledConv2d(_Unshared2d):
+    """``tile**2`` filter banks; position (i, j) uses bank (i mod tile, j mod tile)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, in_hw, tile=2, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, in_hw, tile * tile, bias)
+        oh, ow = self.out_hw
+        rows = torch.arange(oh).remainder(tile).unsqueeze(1) * tile
+        cols = torch.arange(ow).remainder(tile).unsqueeze(0)
+        self.register_buffer("bank_index", (rows + cols).reshape(-1), persistent=False)
+
+    def bank_of_position(self) -> torch.Tensor:
+        return self.bank_index
+
+
+class TableConv2d(nn.Module):
+    """A convolution where output map ``k`` reads only the input maps ``table[k]``.
+
+    Only the linked kernels are parameters (LeNet-5's C3 has 60 links x 25 = 1,500
+    weights, not 16 x 6 x 25); they are scattered into a dense kernel per call.
+    """
+
+    def __init__(self, in_channels, table, kernel_size, stride=(1, 1), padding=(0, 0), bias=True):
+        super().__init__()
+        out_idx = [k for k, row in enumerate(table) for _ in row]
+        in_idx = [i for row in table for i in row]
+        self.in_channels, self.out_channels = in_channels, len(table)
+        self.kernel_size, self.stride, self.padding = tuple(kernel_size), tuple(stride), tuple(padding)
+        self.register_buffer("out_index", torch.tensor(out_idx), persistent=False)
+        self.register_buffer("in_index", torch.tensor(in_idx), persistent=False)
+        self.weight = nn.Parameter(torch.empty(len(in_idx), *self.kernel_size))  # (links, F, F)
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        fan_in = max(len(r) for r in table) * self.kernel_size[0] * self.kernel_size[1]
+        _kaiming_uniform_(self.weight, fan_in)
+        if self.bias is not None:
+            _kaiming_uniform_(self.bias, fan_in)
+
+    def dense_weight(self) -> torch.Tensor:
+        w = self.weight.new_zeros(self.out_channels, self.in_channels, *self.kernel_size)
+        return w.index_put((self.out_index, self.in_index), self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding)
+
+
+class Subsample2d(nn.Module):
+    """LeNet-5's S-layers: per map, ``coefficient * sum(window) + bias``."""
+
+    def __init__(self, channels, kernel_size, stride):
+        super().__init__()
+        self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
+        window = self.kernel_size[0] * self.kernel_size[1]
+        self.weight = nn.Parameter(torch.full((channels,), 1.0 / window))  # starts as an average
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        window = self.kernel_size[0] * self.kernel_size[1]
+        summed = F.avg_pool2d(x, self.kernel_size, self.stride) * window  # (N, C, H', W')
+        return summed * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class RBFOutput(nn.Module):
+    """Euclidean RBF units with fixed +-1 centres; returns ``-||x - c||^2`` as class scores.
+
+    LeCun et al. drew the centres as 7x12 bitmaps of the characters; we draw
+    seeded random +-1 codes of the same length, which serve the same purpose
+    (distinct, fixed targets for F6).  The centres are a buffer, not parameters.
+    """
+
+    def __init__(self, in_features, units, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        centres = torch.randint(0, 2, (units, in_features), generator=g).float() * 2 - 1
+        self.register_buffer("centres", centres)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        return -torch.cdist(x, self.centres).pow(2)
+
+
+class Maxout(nn.Module):
+    """Max over groups of ``pieces`` consecutive channels (or features)."""
+
+    def __init__(self, pieces=2):
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        return x.reshape(n, c // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+class ScaledTanh(nn.Module):
+    """LeCun's squashing function ``A * tanh(S * a)`` (A = 1.7159, S = 2/3)."""
+
+    def __init__(self, amplitude=1.7159, slope=2.0 / 3.0):
+        super().__init__()
+        self.amplitude, self.slope = amplitude, slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.amplitude * torch.tanh(self.slope * x)
+
+    def extra_repr(self) -> str:
+        return f"amplitude={self.amplitude}, slope={self.slope:.4g}"
+
+
+class ZeroPadShortcut(nn.Module):
+    """ResNet option A: subsample by ``stride`` and zero-pad the new channels."""
+
+    def __init__(self, stride, extra_channels):
+        super().__init__()
+        self.stride, self.extra = stride, extra_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+
+class Inception(nn.Module):
+    """Parallel branches on the same input, concatenated along channels."""
+
+    def __init__(self, branches: list[nn.Module]):
+        super().__init__()
+        for j, b in enumerate(branches, 1):
+            self.add_module(f"branch{j}", b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b(x) for b in self.children()], dim=1)
+
+
+class Residual(nn.Module):
+    """``activation(body(x) + shortcut(x))``."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module, activation: nn.Module):
+        super().__init__()
+        self.body, self.shortcut, self.act = body, shortcut, activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.shortcut(x))

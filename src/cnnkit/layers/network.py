@@ -1,0 +1,124 @@
+"""The network every spec becomes: ``features`` then ``classifier``.
+
+One transfer interface for every model (timm / torchvision style):
+``forward_features``, ``forward_head``, ``reset_classifier(num_classes)``.
+
+``forward`` returns class *scores* (logits).  A spec's trailing ``softmax`` is
+part of the architecture the inspector reports, but in the module it is folded
+into the loss (cross-entropy) and into :meth:`CNN.predict_proba`, as in every
+PyTorch classifier; applying it twice would silently slow learning.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from cnnkit.errors import CnnkitError
+from cnnkit.inspect import block_input_shapes, summarize
+from cnnkit.inspect.summary import FLAT
+from cnnkit.layers.build import build_layer
+from cnnkit.spec import LayerSpec, ModelSpec
+
+
+def _split_point(layers: tuple[LayerSpec, ...]) -> int:
+    """Index of the first classifier layer: the first flat layer, with the dropouts just before it."""
+    first = next((i for i, layer in enumerate(layers) if layer.type in FLAT), len(layers))
+    while first > 0 and layers[first - 1].type == "dropout":
+        first -= 1
+    return first
+
+
+class CNN(nn.Module):
+    """A network built from a :class:`ModelSpec` (kept as ``self.spec``)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        summarize(spec)  # validates the geometry with a clear message before allocating anything
+        self.spec = spec
+        layers = spec.layers
+        self.output_softmax = layers[-1].type == "softmax"
+        shapes = block_input_shapes(layers, spec.input)
+        cut = _split_point(layers)
+        features, classifier = OrderedDict(), OrderedDict()
+        flat = False
+        for i, (layer, shape) in enumerate(zip(layers, shapes)):
+            if i == len(layers) - 1 and self.output_softmax:
+                module: nn.Module = nn.Identity()  # folded into the loss; see the module docstring
+            else:
+                module = build_layer(layer, shape, flat)
+            flat = flat or layer.type in FLAT
+            (features if i < cut else classifier)[layer.name] = module
+        self.features = nn.Sequential(features)
+        self.classifier = nn.Sequential(classifier)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.spec.input
+
+    @property
+    def num_classes(self) -> int:
+        return summarize(self.spec).output[0]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x).flatten(1)  # (N, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self(x), dim=1)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the output layer with a fresh one of ``num_classes`` units."""
+        spec = with_num_classes(self.spec, num_classes)
+        name = spec.layers[_output_index(spec)].name
+        shapes = block_input_shapes(spec.layers, spec.input)
+        idx = _output_index(spec)
+        new = build_layer(spec.layers[idx], shapes[idx], flat=any(lt.type in FLAT for lt in spec.layers[:idx]))
+        old = self.classifier if name in self.classifier._modules else self.features
+        ref = old._modules[name]
+        try:
+            ref_param = next(ref.parameters())
+            new = new.to(device=ref_param.device, dtype=ref_param.dtype)
+        except StopIteration:
+            pass
+        old._modules[name] = new
+        self.spec = spec
+
+
+def _output_index(spec: ModelSpec) -> int:
+    for i in range(len(spec.layers) - 1, -1, -1):
+        if spec.layers[i].type in ("fc", "rbf", "conv"):
+            return i
+    raise CnnkitError(f"model {spec.name!r} has no output layer (fc, rbf or conv) whose classes could be changed")
+
+
+def with_num_classes(spec: ModelSpec, num_classes: int) -> ModelSpec:
+    """The same spec with its output layer resized to ``num_classes``."""
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise CnnkitError(f"num_classes must be a positive integer, got {num_classes!r}")
+    i = _output_index(spec)
+    layer = spec.layers[i]
+    key = "filters" if layer.type == "conv" else "units"
+    if layer.args[key] == num_classes:
+        return spec
+    args = dict(layer.args)
+    args[key] = num_classes
+    if layer.type == "conv" and args.get("table") is not None:
+        raise CnnkitError("cannot resize an output layer that has a connection table")
+    layers = list(spec.layers)
+    layers[i] = LayerSpec(layer.type, layer.name, args)
+    classes = spec.classes if spec.classes and len(spec.classes) == num_classes else None
+    return replace(spec, layers=tuple(layers), classes=classes)
+
+
+def build_from_spec(spec: ModelSpec) -> CNN:
+    return CNN(spec)

@@ -1,0 +1,337 @@
+"""Parse and validate specs into immutable :class:`ModelSpec` objects.
+
+Errors name the layer (its 1-based index, its path inside blocks, and its
+type) and the offending key, and list the accepted values, e.g.::
+
+    layer 3 (conv): unknown key 'filter' (did you mean 'filters'?); accepted: activation, ...
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnkit.errors import SpecError
+from cnnkit.spec.schema import (
+    ACTIVATIONS,
+    LAYER_TYPES,
+    Field,
+    FieldError,
+    canonical_type,
+    pos_int,
+    suggest,
+)
+
+TOP_LEVEL_KEYS = ("name", "input", "layers", "description", "source", "classes")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One validated layer: canonical ``type``, unique ``name``, normalised ``args``.
+
+    Blocks keep their nested layers in ``args`` as tuples of LayerSpec
+    (``branches`` for inception; ``body`` and ``shortcut`` for residual), and an
+    ``activation`` key holds a LayerSpec of an activation type, or None.
+    """
+
+    type: str
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.args[key]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input: tuple[int, int, int]  # (C, H, W)
+    layers: tuple[LayerSpec, ...]
+    description: str = ""
+    source: str = ""
+    classes: tuple[str, ...] | None = None
+
+
+def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
+    """Validate ``data`` (a dict as in a YAML spec file) into a ModelSpec.
+
+    ``input_shape`` (C, H, W) overrides the spec's own ``input``.
+    """
+    if isinstance(data, ModelSpec):
+        if input_shape is None:
+            return data
+        data = spec_to_data(data)
+    if not isinstance(data, Mapping):
+        raise SpecError(f"a spec must be a mapping with 'input' and 'layers', got {type(data).__name__}")
+    unknown = [k for k in data if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise SpecError(f"spec: unknown key {unknown[0]!r}{suggest(unknown[0], TOP_LEVEL_KEYS)}; "
+                        f"accepted: {', '.join(TOP_LEVEL_KEYS)}")
+    name = str(data.get("name", "model"))
+    shape = parse_input_shape(input_shape if input_shape is not None else data.get("input"))
+    raw_layers = data.get("layers")
+    if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
+        raise SpecError("spec: 'layers' must be a non-empty list of layers")
+    layers = _parse_layer_list(raw_layers, prefix="layer ")
+    classes = data.get("classes")
+    if classes is not None:
+        if not isinstance(classes, (list, tuple)) or not classes:
+            raise SpecError("spec: 'classes' must be a non-empty list of class names")
+        classes = tuple(str(c) for c in classes)
+    return ModelSpec(name=name, input=shape, layers=layers, description=str(data.get("description", "")),
+                     source=str(data.get("source", "")), classes=classes)
+
+
+def parse_input_shape(value: Any) -> tuple[int, int, int]:
+    """Accept [C, H, W], "C,H,W" or "CxHxW"; [C, N] means a square N x N image."""
+    if value is None:
+        raise SpecError("spec: 'input' is missing; give it as [channels, height, width], e.g. [3, 32, 32]")
+    if isinstance(value, str):
+        parts = re.split(r"[,x×\s]+", value.strip().strip("[]()"))
+        try:
+            value = [int(p) for p in parts if p]
+        except ValueError:
+            raise SpecError(f"input shape {value!r} must be C,H,W in whole numbers, e.g. 3,32,32") from None
+    if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
+        raise SpecError(f"input shape {value!r} must be [channels, height, width], e.g. [3, 32, 32]")
+    try:
+        dims = tuple(pos_int(v) for v in value)
+    except FieldError as exc:
+        raise SpecError(f"input shape {list(value)}: {exc}") from None
+    if len(dims) == 2:
+        dims = (dims[0], dims[1], dims[1])
+    return dims  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- shorthand
+_SHORT_CONV = re.compile(r"^conv(\d+)(?:x(\d+))?-(\d+)(?:/(\d+))?$")
+_SHORT_POOL = re.compile(r"^(max|avg)[-_]?pool(?:(\d+)(?:/(\d+))?)?$")
+_SHORT_FC = re.compile(r"^(?:fc|dense)-?(\d+)$")
+_SHORT_DROPOUT = re.compile(r"^dropout-?(0?\.\d+)?$")
+
+
+def expand_shorthand(text: str, is_last_fc: bool) -> dict:
+    """Turn one VGG-table cell into a long-form layer dict.
+
+    ``conv3-64``: 64 filters 3x3, stride 1, size-preserving pad, ReLU (VGG's
+    convention); ``conv11-96/4`` adds a stride.  ``maxpool`` is 2x2 stride 2,
+    ``maxpool3/2`` is 3x3 stride 2; ``gap`` is global average pooling.
+    ``FC-4096`` is a ReLU fully connected layer, except the network's last FC,
+    which is linear (class scores).  ``LRN``, ``dropout``/``dropout0.3``,
+    ``softmax``, ``bn``, ``flatten`` and activation names stand for themselves.
+    """
+    s = text.strip().lower().replace("×", "x")
+    if m := _SHORT_CONV.match(s):
+        fh = int(m[1])
+        fw = int(m[2]) if m[2] else fh
+        stride = int(m[4]) if m[4] else 1
+        if fh % 2 == 0 or fw % 2 == 0:
+            pad: Any = 0
+        else:
+            pad = "same"
+        return {"type": "conv", "size": [fh, fw], "filters": int(m[3]), "stride": stride, "pad": pad,
+                "activation": "relu"}
+    if m := _SHORT_POOL.match(s):
+        size = int(m[2]) if m[2] else 2
+        stride = int(m[3]) if m[3] else size
+        return {"type": f"{m[1]}pool", "size": size, "stride": stride}
+    if s in ("gap", "global_avgpool", "globalavgpool", "global-avgpool"):
+        return {"type": "avgpool", "global": True}
+    if m := _SHORT_FC.match(s):
+        return {"type": "fc", "units": int(m[1]), "activation": None if is_last_fc else "relu"}
+    if m := _SHORT_DROPOUT.match(s):
+        return {"type": "dropout", "p": float(m[1]) if m[1] else 0.5}
+    return {"type": s}
+
+
+def _is_fc_shorthand(item: Any) -> bool:
+    if isinstance(item, str):
+        return bool(_SHORT_FC.match(item.strip().lower()))
+    return isinstance(item, Mapping) and str(item.get("type", "")).lower() in ("fc", "dense", "linear")
+
+
+# ---------------------------------------------------------------- long form
+_DEFAULT_PREFIX = {"maxpool": "pool", "avgpool": "pool", "subsample": "pool", "lrn": "norm",
+                   "batchnorm": "bn", "locally_connected": "local", "tiled_conv": "tiled"}
+
+
+def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
+    if not isinstance(items, (list, tuple)) or not items:
+        raise SpecError(f"{prefix.strip() or 'layers'}: expected a non-empty list of layers")
+    last_fc = max((i for i, it in enumerate(items) if _is_fc_shorthand(it)), default=-1)
+    counters: dict[str, int] = {}
+    names: set[str] = set()
+    out = []
+    for i, item in enumerate(items):
+        where = f"{prefix}{i + 1}"
+        if isinstance(item, str):
+            item = expand_shorthand(item, is_last_fc=(i == last_fc))
+        layer = _parse_layer(item, where)
+        if layer.name in names:
+            raise SpecError(f"{where} ({layer.type}): duplicate layer name {layer.name!r}; names must be unique")
+        if not layer.name:
+            base = _DEFAULT_PREFIX.get(layer.type, layer.type)
+            counters[base] = counters.get(base, 0) + 1
+            candidate = f"{base}{counters[base]}"
+            while candidate in names:
+                counters[base] += 1
+                candidate = f"{base}{counters[base]}"
+            layer = LayerSpec(layer.type, candidate, layer.args)
+        names.add(layer.name)
+        out.append(layer)
+    return tuple(out)
+
+
+def _parse_layer(item: Any, where: str) -> LayerSpec:
+    if not isinstance(item, Mapping):
+        raise SpecError(f"{where}: a layer must be a mapping like {{type: conv, ...}} or a shorthand "
+                        f"string like 'conv3-64', got {item!r}")
+    if "type" not in item:
+        raise SpecError(f"{where}: missing 'type'; accepted: {', '.join(sorted(LAYER_TYPES))}")
+    ltype = canonical_type(item["type"], where)
+    where = f"{where} ({ltype})"
+    schema = LAYER_TYPES[ltype]
+    name = item.get("name", "")
+    if name and (not isinstance(name, str) or not _NAME_RE.match(name)):
+        raise SpecError(f"{where}: name {name!r} must start with a letter and hold only letters, digits, _ and -")
+    args: dict[str, Any] = {}
+    for key in item:
+        if key in ("type", "name"):
+            continue
+        if key not in schema:
+            accepted = ", ".join(sorted(schema)) or "no other keys"
+            raise SpecError(f"{where}: unknown key {key!r}{suggest(key, schema)}; accepted: {accepted}")
+    for key, fld in schema.items():
+        if key in item and item[key] is not None:
+            args[key] = _check(fld, key, item[key], where)
+        elif fld.required:
+            raise SpecError(f"{where}: missing required key {key!r} ({fld.doc or 'see the spec reference'})")
+        else:
+            args[key] = None if fld.default is None else _check(fld, key, fld.default, where)
+    _resolve(ltype, args, where)
+    return LayerSpec(ltype, name or "", args)
+
+
+def _check(fld: Field, key: str, value: Any, where: str) -> Any:
+    if key in ("activation",):
+        return _parse_activation(value, f"{where} activation")
+    if key in ("branches",):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise SpecError(f"{where}: 'branches' must be a non-empty list of layer lists")
+        return tuple(_parse_layer_list(b, prefix=f"{where.split(' (')[0]}.branch{j + 1}.layer ")
+                     for j, b in enumerate(value))
+    if key == "body":
+        return _parse_layer_list(value, prefix=f"{where.split(' (')[0]}.body.layer ")
+    if key == "shortcut":
+        if isinstance(value, str):
+            if value.lower() not in ("identity", "pad"):
+                raise SpecError(f"{where}: shortcut must be identity, pad, or a list of layers, got {value!r}")
+            return value.lower()
+        return _parse_layer_list(value, prefix=f"{where.split(' (')[0]}.shortcut.layer ")
+    try:
+        return fld.check(value)
+    except FieldError as exc:
+        raise SpecError(f"{where}: key {key!r}: {exc}") from None
+
+
+def _parse_activation(value: Any, where: str) -> LayerSpec | None:
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "linear", "identity")):
+        return None
+    item = {"type": value} if isinstance(value, str) else value
+    if not isinstance(item, Mapping):
+        raise SpecError(f"{where}: expected an activation name or mapping, got {value!r}")
+    try:
+        t = canonical_type(item.get("type"), where)
+    except SpecError:
+        t = None
+    if t not in ACTIVATIONS:
+        raise SpecError(f"{where}: unknown activation {item.get('type')!r}"
+                        f"{suggest(item.get('type'), ACTIVATIONS)}; accepted: {', '.join(sorted(ACTIVATIONS))}")
+    return _parse_layer(item, where)
+
+
+def _resolve(ltype: str, args: dict[str, Any], where: str) -> None:
+    """Fill in values that depend on other keys (named paddings, default strides)."""
+    if "stride" in args and args["stride"] is None:
+        args["stride"] = args["size"]
+    pad = args.get("pad")
+    if isinstance(pad, str):
+        fh, fw = args["size"]
+        if pad == "valid":
+            args["pad"] = (0, 0)
+        elif pad == "full":
+            args["pad"] = (fh - 1, fw - 1)
+        else:  # same
+            if fh % 2 == 0 or fw % 2 == 0:
+                raise SpecError(f"{where}: pad 'same' needs an odd filter size (got {fh}x{fw}); "
+                                f"give the padding as a number instead")
+            args["pad"] = ((fh - 1) // 2, (fw - 1) // 2)
+    if args.get("floor") and args.get("ceil_mode"):
+        raise SpecError(f"{where}: 'floor' and 'ceil_mode' cannot both be true; pick one rounding")
+    if ltype == "conv" and args.get("table") is not None:
+        if args["groups"] != 1:
+            raise SpecError(f"{where}: a connection 'table' and 'groups' cannot be combined")
+        if len(args["table"]) != args["filters"]:
+            raise SpecError(f"{where}: the connection table has {len(args['table'])} rows "
+                            f"but the layer has {args['filters']} filters; give one row per filter")
+
+
+def load_spec_file(path: str | Path) -> dict:
+    """Read a YAML or JSON spec file into plain data."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError(f"spec file {str(p)!r} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, Mapping):
+        raise SpecError(f"spec file {str(p)!r} must hold a mapping with 'input' and 'layers'")
+    data = dict(data)
+    data.setdefault("name", p.stem)
+    return data
+
+
+# ---------------------------------------------------------------- back to data
+def _layer_to_data(layer: LayerSpec) -> dict:
+    out: dict[str, Any] = {"type": layer.type, "name": layer.name}
+    for key, value in layer.args.items():
+        out[key] = _value_to_data(key, value)
+    return out
+
+
+def _value_to_data(key: str, value: Any) -> Any:
+    if isinstance(value, LayerSpec):
+        d = _layer_to_data(value)
+        d.pop("name")
+        return d
+    if key == "branches":
+        return [[_layer_to_data(v) for v in branch] for branch in value]
+    if key in ("body", "shortcut") and isinstance(value, tuple):
+        return [_layer_to_data(v) for v in value]
+    if isinstance(value, tuple):
+        return [_value_to_data("", v) for v in value]
+    return value
+
+
+def spec_to_data(spec: ModelSpec) -> dict:
+    """The long-form plain-data version of a spec (JSON/YAML-safe, parses back equal)."""
+    data: dict[str, Any] = {"name": spec.name, "input": list(spec.input),
+                            "layers": [_layer_to_data(layer) for layer in spec.layers]}
+    if spec.description:
+        data["description"] = spec.description
+    if spec.source:
+        data["source"] = spec.source
+    if spec.classes:
+        data["classes"] = list(spec.classes)
+    return data

@@ -1,0 +1,52 @@
+"""Layers PyTorch lacks, checked against PyTorch's own convolution where they coincide."""
+
+import torch
+import torch.nn.functional as F
+
+from cnnkit.layers import LocallyConnected2d, Maxout, Subsample2d, TableConv2d, TiledConv2d
+
+
+def test_locally_connected_with_equal_banks_is_a_convolution():
+    torch.manual_seed(0)
+    lc = LocallyConnected2d(2, 3, (3, 3), (1, 1), (1, 1), (5, 5))
+    w = torch.randn(3, 2, 3, 3)
+    b = torch.randn(3)
+    with torch.no_grad():
+        lc.weight.copy_(w.reshape(1, 3, -1).expand_as(lc.weight))
+        lc.bias.copy_(b.expand_as(lc.bias))
+    x = torch.randn(4, 2, 5, 5)
+    torch.testing.assert_close(lc(x), F.conv2d(x, w, b, padding=1))
+
+
+def test_tiled_conv_tile1_is_conv_and_tiles_repeat():
+    torch.manual_seed(0)
+    t = TiledConv2d(2, 3, (3, 3), (1, 1), (0, 0), (6, 6), tile=1)
+    x = torch.randn(2, 2, 6, 6)
+    torch.testing.assert_close(t(x), F.conv2d(x, t.weight[0].reshape(3, 2, 3, 3), t.bias[0]))
+    t2 = TiledConv2d(1, 1, (1, 1), (1, 1), (0, 0), (4, 4), tile=2, bias=False)
+    with torch.no_grad():
+        t2.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1))
+    out = t2(torch.ones(1, 1, 4, 4))[0, 0]
+    assert out.tolist() == [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2], [3, 4, 3, 4]]
+
+
+def test_table_conv_full_table_is_conv_and_counts_links():
+    torch.manual_seed(0)
+    tc = TableConv2d(3, [[0, 1, 2], [0, 1, 2]], (3, 3))
+    x = torch.randn(2, 3, 5, 5)
+    torch.testing.assert_close(tc(x), F.conv2d(x, tc.weight.view(2, 3, 3, 3), tc.bias))
+    partial = TableConv2d(3, [[0], [1, 2]], (3, 3))
+    assert partial.weight.numel() == 3 * 9
+    dense = partial.dense_weight()
+    assert dense[0, 1:].abs().sum() == 0 and dense[1, 0].abs().sum() == 0
+
+
+def test_subsample_and_maxout():
+    s = Subsample2d(2, (2, 2), (2, 2))
+    with torch.no_grad():
+        s.weight.copy_(torch.tensor([1.0, 2.0]))
+        s.bias.copy_(torch.tensor([0.0, 1.0]))
+    out = s(torch.ones(1, 2, 4, 4))
+    assert out[0, 0].unique().tolist() == [4.0] and out[0, 1].unique().tolist() == [9.0]
+    m = Maxout(2)
+    assert m(torch.tensor([[1.0, 5.0, -1.0, -2.0]])).tolist() == [[5.0, -1.0]]
