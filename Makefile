@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	.venv/bin/cnnkit summary alexnet
+	.venv/bin/cnnkit train lenet5 --dataset mnist
 
 test: setup
 	.venv/bin/ruff check src tests bench

@@ -39,5 +39,13 @@ def summary(model: Any, input_shape: Any = None) -> Summary:
     return summarize(resolve_spec(model, input_shape))
 
 
-__all__ = ["CNN", "CnnkitError", "GeometryError", "ModelSpec", "SpecError", "Summary", "build", "get_entry",
-           "list_models", "parse_spec", "register_model", "resolve_spec", "summary", "__version__"]
+# Defined last: the names 'train' and 'evaluate' are also subpackages, already imported above.
+from cnnkit.data import load_dataset  # noqa: E402
+from cnnkit.evaluate.evaluation import evaluate, predict  # noqa: E402
+from cnnkit.train import load, train  # noqa: E402
+
+__all__ = [
+    "CNN", "CnnkitError", "GeometryError", "ModelSpec", "SpecError", "Summary", "__version__", "build", "evaluate",
+    "get_entry", "list_models", "load", "load_dataset", "parse_spec", "predict", "register_model", "resolve_spec",
+    "summary", "train",
+]

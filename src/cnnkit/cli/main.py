@@ -63,11 +63,155 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    from dataclasses import fields
+
+    from cnnkit.train.config import CHOICES, TrainConfig
+
+    p.add_argument("model", nargs="?", help="zoo name or spec file (optional with --resume or --config)")
+    p.add_argument("--config", help="YAML/JSON file of training options (same keys as the flags)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    skip = {"model"}
+    for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        kw = {"default": argparse.SUPPRESS, "dest": f.name}
+        if kind.startswith("bool"):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif f.name in CHOICES:
+            p.add_argument(flag, choices=CHOICES[f.name], **kw)
+        else:
+            p.add_argument(flag, type=int if kind.startswith("int") else float if kind.startswith("float") else str,
+                           **kw)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from cnnkit.train import train
+
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("command", "model", "config", "resume", "quiet")}
+    train(args.model, config=args.config, resume=args.resume, quiet=args.quiet, **options)
+    return 0
+
+
+def _configure_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory (or a .safetensors weights file)")
+    p.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
+    p.add_argument("--split", default="test", help="split name (default: test)")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.evaluation import evaluate
+
+    m = evaluate(args.run, args.dataset, args.split, args.data_dir)
+    if args.json:
+        print(json.dumps(m))
+        return 0
+    print(f"{m['dataset']} {m['split']}: top-1 error {100 * m['top1_error']:.2f}% ({m['errors']:,} of {m['n']:,} "
+          f"misclassified), top-5 error {100 * m['top5_error']:.2f}%")
+    width = max(len(c) for c in m["classes"])
+    print("per-class accuracy:")
+    for name, acc in m["per_class_accuracy"].items():
+        print(f"  {name:<{width}}  {'n/a' if acc is None else f'{100 * acc:6.2f}%'}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    cells = max(len(str(v)) for row in m["confusion_matrix"] for v in row)
+    for name, row in zip(m["classes"], m["confusion_matrix"]):
+        print(f"  {name:<{width}}  " + " ".join(f"{v:>{cells}}" for v in row))
+    return 0
+
+
+def _configure_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory (or a .safetensors weights file)")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...; any mode and size)")
+    p.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.evaluation import predict
+
+    if args.top < 1:
+        raise CnnkitError("--top must be at least 1")
+    results = predict(args.run, args.images, args.top)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        best = ", ".join(f"{t['class']} {100 * t['prob']:.1f}%" for t in r["top"])
+        print(f"{r['file']}: {best}")
+    return 0
+
+
+def _configure_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("list", "info", "fetch"), help="list datasets, describe one, or download it")
+    p.add_argument("name", nargs="?", help="dataset name or folder:PATH")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from cnnkit.data import DATASETS, load_dataset
+
+    if args.action == "list":
+        rows = [{"name": d.name, "description": d.description, "url": d.url} for d in DATASETS.values()]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            width = max(len(r["name"]) for r in rows)
+            for r in rows:
+                print(f"{r['name']:<{width}}  {r['description']}")
+            print(f"{'folder:PATH':<{width}}  your own images, one sub-folder per class")
+        return 0
+    if not args.name:
+        raise CnnkitError(f"'cnnkit data {args.action}' needs a dataset name (see 'cnnkit data list')")
+    ds = load_dataset(args.name, args.data_dir)
+    if args.action == "fetch":
+        print(f"{ds.name}: ready ({', '.join(f'{k} {len(v):,}' for k, v in ds.splits.items())} images)")
+        return 0
+    info = {"name": ds.name, "classes": ds.classes, "shape": list(ds.shape), "notes": ds.notes, "splits": {}}
+    for split_name, d in ds.splits.items():
+        mean, std = d.channel_stats()
+        counts = torch_bincount(d.labels, len(ds.classes))
+        info["splits"][split_name] = {"n": len(d), "mean": mean, "std": std, "per_class": counts}
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"{ds.name}: {len(ds.classes)} classes, images {'x'.join(map(str, ds.shape))}")
+    for note in ds.notes:
+        print(f"note: {note}")
+    for split_name, s in info["splits"].items():
+        mean = ", ".join(f"{v:.4f}" for v in s["mean"])
+        std = ", ".join(f"{v:.4f}" for v in s["std"])
+        print(f"  {split_name:<5} {s['n']:>7,} images  mean [{mean}]  std [{std}]")
+    print("  classes: " + ", ".join(ds.classes))
+    return 0
+
+
+def torch_bincount(labels, k: int) -> list[int]:
+    import torch
+
+    return torch.bincount(labels, minlength=k).tolist()
+
+
 SUBCOMMANDS = {
     "summary": ("per-layer shapes, weights, neurons, connections, MACs and receptive fields",
                 _configure_summary, _run_summary),
     "models": ("list the model zoo", _configure_models, _run_models),
+    "train": ("train a model on a dataset into a run directory", _configure_train, _run_train),
+    "evaluate": ("top-1/top-5 error, per-class accuracy and confusion matrix of a run", _configure_evaluate,
+                 _run_evaluate),
+    "predict": ("classify image files with a trained run", _configure_predict, _run_predict),
+    "data": ("list, describe or download datasets", _configure_data, _run_data),
 }
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"cnnkit: warning: {message}", file=sys.stderr)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -83,6 +227,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
+    import warnings
+
+    warnings.showwarning = _warning_line
     try:
         args = parser.parse_args(argv)
         if not args.command:

@@ -1,0 +1,178 @@
+"""Image folders: one sub-folder per class, the layout users keep their own images in.
+
+``ROOT/train/<class>/*`` and ``ROOT/test/<class>/*`` (and ``val/``) become
+those splits; a flat ``ROOT/<class>/*`` is split with a seed.  Images are
+decoded once (two threads), converted like ``predict`` converts them, and the
+decoded uint8 arrays are cached under ``~/.cache/cnnkit/folders`` keyed by the
+listing, so the second run starts at once.  Unreadable files are reported by
+name and skipped (or refused with ``strict``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.data.images import IMAGE_EXTENSIONS, BadImageError, decode_image, load_image
+from cnnkit.data.sources import cache_dir
+from cnnkit.data.tensors import ImageData, split
+from cnnkit.errors import CnnkitError
+
+SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
+
+
+class SkippedImagesWarning(UserWarning):
+    """Some files of an image folder could not be used."""
+
+
+def _is_image(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def scan(root: Path) -> dict[str, list[tuple[Path, str]]]:
+    """{split: [(file, class name), ...]}; a flat tree gives a single 'all' split."""
+    if not root.is_dir():
+        raise CnnkitError(f"image folder {root} does not exist or is not a folder")
+    subdirs = {d.name.lower(): d for d in _class_dirs(root)}
+    split_dirs = {SPLIT_NAMES[k]: d for k, d in subdirs.items() if k in SPLIT_NAMES}
+    if "train" not in split_dirs:
+        split_dirs = {"all": root}
+    out = {}
+    for split_name, d in split_dirs.items():
+        files = [(f, c.name) for c in _class_dirs(d) for f in sorted(c.rglob("*")) if f.is_file() and _is_image(f)]
+        if files:
+            out[split_name] = files
+    if not out:
+        raise CnnkitError(f"image folder {root} holds no images in class sub-folders (expected "
+                          f"{root}/<class>/<image> or {root}/train/<class>/<image>)")
+    return out
+
+
+def _decode_all(items, channels, size, strict: bool, desc: str, open_fn):
+    from tqdm import tqdm
+
+    def work(item):
+        try:
+            return open_fn(item)
+        except BadImageError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        results = list(tqdm(pool.map(work, items, chunksize=64), total=len(items), desc=desc, unit="img",
+                            leave=False, disable=len(items) < 2000))
+    bad = [str(r) for r in results if isinstance(r, Exception)]
+    if bad and strict:
+        raise CnnkitError(f"{len(bad)} unusable image(s), e.g. {bad[0]} (drop --strict to skip them)")
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        warnings.warn(f"skipped {len(bad)} unusable image(s): {shown}", SkippedImagesWarning, stacklevel=3)
+    keep = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
+    arr = np.stack([results[i] for i in keep]) if keep else np.zeros((0, channels, *size), np.uint8)
+    return arr, keep
+
+
+def _cache_path(kind: str, signature: str) -> Path:
+    return cache_dir() / "decoded" / f"{kind}-{hashlib.sha1(signature.encode()).hexdigest()[:20]}.npz"
+
+
+def _load_cached(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return None
+
+
+def _save_cached(path: Path, arrays: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def _assemble(arrays: dict, classes: list[str], name: str, seed: int, test_fraction: float) -> dict[str, ImageData]:
+    splits = {}
+    for key in arrays:
+        if key.startswith("images_"):
+            s = key[len("images_"):]
+            splits[s] = ImageData(torch.from_numpy(arrays[key]), torch.from_numpy(arrays[f"labels_{s}"]).long(),
+                                  classes, f"{name}:{s}")
+    if "all" in splits:
+        rest, held = split(splits.pop("all"), test_fraction, seed)
+        splits["train"], splits["test"] = rest, held
+    return splits
+
+
+def load_folder(root: str | Path, channels: int, size: tuple[int, int], *, seed: int = 0,
+                test_fraction: float = 0.2, strict: bool = False) -> dict[str, ImageData]:
+    """Decode an image-folder tree into splits of uint8 tensors of shape (channels, *size)."""
+    root = Path(root).expanduser().resolve()
+    listing = scan(root)
+    classes = sorted({c for files in listing.values() for _, c in files})
+    index = {c: i for i, c in enumerate(classes)}
+    stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for files in listing.values() for f, _ in files]
+    cache = _cache_path("folder", repr((str(root), channels, tuple(size), stamp)))
+    arrays = _load_cached(cache)
+    if arrays is None:
+        arrays = {}
+        for split_name, files in listing.items():
+            imgs, keep = _decode_all([f for f, _ in files], channels, size, strict, f"decoding {split_name}",
+                                     lambda f: load_image(f, channels, size))
+            arrays[f"images_{split_name}"] = imgs
+            arrays[f"labels_{split_name}"] = np.array([index[files[i][1]] for i in keep], dtype=np.int64)
+        _save_cached(cache, arrays)
+    return _assemble(arrays, classes, f"folder:{root}", seed, test_fraction)
+
+
+def load_image_tar(path: Path, channels: int, size: tuple[int, int], *, prefix_depth: int = 1,
+                   strict: bool = False, seed: int = 0) -> dict[str, ImageData]:
+    """An image-folder tree inside a .tar(.gz), decoded straight from the archive (no unpacking).
+
+    Members are ``<top>/<split>/<class>/<file>`` (``prefix_depth`` leading folders skipped).
+    """
+    st = path.stat()
+    cache = _cache_path("tar", repr((str(path.resolve()), st.st_size, st.st_mtime_ns, channels, tuple(size))))
+    arrays = _load_cached(cache)
+    if arrays is None:
+        try:
+            with tarfile.open(path) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and _is_image(Path(m.name))]
+                blobs = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise CnnkitError(f"{path} is not a readable tar archive: {exc}") from None
+        by_split: dict[str, list[tuple[str, str]]] = {}
+        for name in sorted(blobs):
+            parts = Path(name).parts[prefix_depth:]
+            if len(parts) == 3 and parts[0].lower() in SPLIT_NAMES:
+                by_split.setdefault(SPLIT_NAMES[parts[0].lower()], []).append((name, parts[1]))
+            elif len(parts) == 2:
+                by_split.setdefault("all", []).append((name, parts[0]))
+        if not by_split:
+            raise CnnkitError(f"{path} holds no <split>/<class>/<image> tree")
+        classes = sorted({c for files in by_split.values() for _, c in files})
+        index = {c: i for i, c in enumerate(classes)}
+        import io
+
+        arrays = {"classes": np.array(classes)}
+        for split_name, files in by_split.items():
+            imgs, keep = _decode_all([n for n, _ in files], channels, size, strict, f"decoding {split_name}",
+                                     lambda n: decode_image(io.BytesIO(blobs[n]), f"{path}:{n}", channels, size))
+            arrays[f"images_{split_name}"] = imgs
+            arrays[f"labels_{split_name}"] = np.array([index[files[i][1]] for i in keep], dtype=np.int64)
+        _save_cached(cache, arrays)
+    classes = [str(c) for c in arrays.pop("classes")]
+    return _assemble(arrays, classes, str(path), seed, 0.2)

@@ -1,0 +1,58 @@
+"""Preprocessing as the notes describe it, computed once on the training split.
+
+* ``standardize``: subtract the per-channel mean, divide by the per-channel std.
+* ``channel-mean``: subtract the per-channel mean (VGG).
+* ``mean-image``: subtract the mean image, a C x H x W array (AlexNet).
+* ``none``: pixels scaled to [0, 1].
+
+A :class:`Normalizer` is a module with buffers, so it travels with the model's
+weights and ``predict`` normalises exactly as training did.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cnnkit.data.tensors import ImageData
+
+
+class Normalizer(nn.Module):
+    """uint8 (N, C, H, W) -> float (N, C, H, W): ``(x / 255 - mean) / std``."""
+
+    def __init__(self, method: str, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.method = method
+        self.register_buffer("mean", mean.float())  # (C, 1, 1) or (C, H, W)
+        self.register_buffer("std", std.float())  # (C, 1, 1)
+
+    @classmethod
+    def fit(cls, method: str, data: ImageData, chunk: int = 8192) -> Normalizer:
+        c = data.images.shape[1]
+        ones, zeros = torch.ones(c, 1, 1), torch.zeros(c, 1, 1)
+        if method == "none":
+            return cls(method, zeros, ones)
+        if method == "mean-image":
+            total = torch.zeros(data.images.shape[1:], dtype=torch.float64)
+            for i in range(0, len(data), chunk):
+                total += data.images[i:i + chunk].to(torch.float64).sum(0)
+            return cls(method, (total / len(data) / 255.0).float().cpu(), ones)
+        mean, std = data.channel_stats()
+        mean_t = torch.tensor(mean).view(c, 1, 1)
+        if method == "channel-mean":
+            return cls(method, mean_t, ones)
+        return cls(method, mean_t, torch.tensor(std).clamp_min(1e-6).view(c, 1, 1))
+
+    @classmethod
+    def from_state(cls, method: str, tensors: dict[str, torch.Tensor]) -> Normalizer:
+        return cls(method, tensors["normalizer.mean"], tensors["normalizer.std"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() * (1.0 / 255.0) - self.mean) / self.std
+
+    def describe(self) -> dict:
+        d = {"method": self.method}
+        if self.mean.shape[1:] == (1, 1):
+            d["mean"] = self.mean.flatten().tolist()
+        d["std"] = self.std.flatten().tolist()
+        return d

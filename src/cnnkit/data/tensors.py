@@ -1,0 +1,174 @@
+"""In-memory datasets: uint8 image tensors plus labels, kept whole on the device.
+
+70,000 MNIST digits are 55 MB as uint8; normalisation and augmentation happen
+per batch on the training device, so nothing is converted per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnkit.errors import CnnkitError
+
+#: Up to this many pixels a side, a smaller image is zero-padded to the model's
+#: input instead of resized - as LeCun et al. padded 28x28 MNIST to 32x32.
+PAD_LIMIT = 4
+
+
+@dataclass
+class ImageData:
+    """One split: ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64, class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (N, C, H, W), got "
+                              f"{self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise CnnkitError(f"{self.name or 'dataset'}: {self.images.shape[0]:,} images but "
+                              f"{tuple(self.labels.shape)} labels")
+        if len(self.labels) and (int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)):
+            raise CnnkitError(f"{self.name or 'dataset'}: labels must lie in 0..{len(self.classes) - 1}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, index) -> ImageData:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
+    def to(self, device) -> ImageData:
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+    def channel_stats(self, chunk: int = 8192) -> tuple[list[float], list[float]]:
+        """Per-channel mean and standard deviation of the pixels, scaled to [0, 1]."""
+        c = self.images.shape[1]
+        s = torch.zeros(c, dtype=torch.float64)
+        s2 = torch.zeros(c, dtype=torch.float64)
+        for i in range(0, len(self), chunk):
+            x = self.images[i:i + chunk].to(torch.float64) / 255.0
+            s += x.sum(dim=(0, 2, 3))
+            s2 += (x * x).sum(dim=(0, 2, 3))
+        n = len(self) * self.images.shape[2] * self.images.shape[3]
+        mean = s / n
+        std = (s2 / n - mean * mean).clamp_min(0).sqrt()
+        return mean.tolist(), std.tolist()
+
+
+def from_arrays(x, y, classes=None, name: str = "arrays") -> ImageData:
+    """An ImageData from numpy arrays: N x H x W, N x C x H x W or N x H x W x C; any labels.
+
+    Float images in [0, 1] are scaled to 0..255.  Labels may be any integers or
+    strings; classes are their sorted unique values unless given.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+            x = x.transpose(0, 3, 1, 2)
+    else:
+        raise CnnkitError(f"images must be N x H x W, N x C x H x W or N x H x W x C, got shape {x.shape}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.number):
+            raise CnnkitError(f"images must be numeric, got dtype {x.dtype}")
+        xf = x.astype(np.float64)
+        if not np.isfinite(xf).all():
+            raise CnnkitError("images contain NaN or infinite values")
+        if xf.size and xf.max() <= 1.0 and xf.min() >= 0.0:
+            xf = xf * 255.0
+        x = np.clip(np.rint(xf), 0, 255).astype(np.uint8)
+    if y.ndim != 1 or len(y) != len(x):
+        raise CnnkitError(f"labels must be a vector of {len(x)} entries, got shape {y.shape}")
+    if classes is None:
+        uniq = np.unique(y)
+        classes = [str(c) for c in uniq]
+        index = np.searchsorted(uniq, y)
+    else:
+        classes = [str(c) for c in classes]
+        lookup = {c: i for i, c in enumerate(classes)}
+        try:
+            index = np.array([lookup[str(v)] for v in y], dtype=np.int64)
+        except KeyError as exc:
+            raise CnnkitError(f"label {exc.args[0]!r} is not one of the classes {classes}") from None
+    return ImageData(torch.from_numpy(np.ascontiguousarray(x)), torch.as_tensor(index, dtype=torch.long),
+                     classes, name)
+
+
+def fit_method(src: tuple[int, int, int], dst: tuple[int, int, int]) -> str:
+    """How images of shape ``src`` are brought to a model input ``dst``: none, pad or resize."""
+    (_, h, w), (_, th, tw) = src, dst
+    if (h, w) == (th, tw):
+        return "none"
+    if 0 <= th - h <= 2 * PAD_LIMIT and 0 <= tw - w <= 2 * PAD_LIMIT:
+        return "pad"
+    return "resize"
+
+
+def fit_to_input(images: torch.Tensor, dst: tuple[int, int, int], chunk: int = 4096) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> uint8 (N, *dst): channels converted, then padded or resized."""
+    c, th, tw = dst
+    out = []
+    for i in range(0, images.shape[0], chunk):
+        x = images[i:i + chunk]
+        if x.shape[1] != c:
+            x = convert_channels(x, c)
+        method = fit_method(tuple(x.shape[1:]), dst)
+        if method == "pad":
+            dh, dw = th - x.shape[2], tw - x.shape[3]
+            x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+        elif method == "resize":
+            x = resize_uint8(x, (th, tw))
+        out.append(x)
+    return torch.cat(out) if out else images.new_zeros((0, *dst))
+
+
+def convert_channels(x: torch.Tensor, c: int) -> torch.Tensor:
+    have = x.shape[1]
+    if have == c:
+        return x
+    if have == 1:
+        return x.expand(-1, c, -1, -1).contiguous()
+    if c == 1:  # ITU-R 601 luma, as Pillow's convert("L")
+        w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+        return (x[:, :3].float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if have > c:
+        return x[:, :c].contiguous()
+    raise CnnkitError(f"cannot convert {have}-channel images to {c} channels")
+
+
+def resize_uint8(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Centre-crop to the target aspect, then antialiased bilinear resize (uint8 in, uint8 out)."""
+    h, w = x.shape[2:]
+    th, tw = size
+    scale = min(h / th, w / tw)
+    ch, cw = round(th * scale), round(tw * scale)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    x = x[:, :, top:top + ch, left:left + cw].float()
+    x = F.interpolate(x, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def split(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
+    """A seeded random split: (rest, held_out) with ``fraction`` of the data held out."""
+    n = len(data)
+    k = int(round(n * fraction))
+    if not 0 < k < n:
+        raise CnnkitError(f"a split of {fraction} of {n} images leaves an empty part")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    return data.subset(perm[k:].sort().values), data.subset(perm[:k].sort().values)

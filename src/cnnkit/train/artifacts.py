@@ -1,0 +1,138 @@
+"""What a run leaves behind, and how to load it again.
+
+A weights file is one safetensors file whose header metadata holds the JSON
+that makes it self-describing (spec, classes, normalisation, how inputs were
+fitted, versions); a ``.json`` sidecar repeats it for people.  Nothing is
+ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from cnnkit.data.images import load_image
+from cnnkit.data.preprocess import Normalizer
+from cnnkit.data.tensors import fit_to_input
+from cnnkit.errors import CnnkitError
+from cnnkit.layers import CNN, build_from_spec
+from cnnkit.spec import parse_spec
+from cnnkit.train.checkpoint import save_json, write_atomic
+
+FORMAT = "cnnkit-weights/1"
+
+
+def versions() -> dict:
+    import cnnkit
+
+    return {"cnnkit": cnnkit.__version__, "torch": torch.__version__}
+
+
+def save_weights(path: Path, tensors: dict[str, torch.Tensor], meta: dict, sidecar: bool = True) -> None:
+    """One atomic safetensors file with ``meta`` (JSON) embedded in its header."""
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    write_atomic(path, save(flat, metadata={"cnnkit": json.dumps({"format": FORMAT, **meta})}))
+    if sidecar:
+        save_json(path.with_suffix(".json"), {"format": FORMAT, **meta})
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("cnnkit")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise CnnkitError(f"{path} does not exist") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CnnkitError(f"{path} is not a readable safetensors file: {exc}") from None
+    if raw is None:
+        raise CnnkitError(f"{path} holds no cnnkit metadata (was it written by cnnkit?)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CnnkitError(f"{path}: its cnnkit metadata is not valid JSON") from None
+    return tensors, meta
+
+
+def model_tensors(model: torch.nn.Module, normalizer: Normalizer) -> dict[str, torch.Tensor]:
+    out = {f"model.{k}": v for k, v in model.state_dict().items()}
+    out.update({f"normalizer.{k}": v for k, v in normalizer.state_dict().items()})
+    return out
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with everything needed to use it: classes, normalisation, input fitting."""
+
+    model: CNN
+    normalizer: Normalizer
+    classes: list[str]
+    meta: dict
+    path: Path
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.model.input_shape
+
+    @property
+    def source_shape(self) -> tuple[int, int, int]:
+        """Shape of the training images before they were fitted to the model's input."""
+        return tuple(self.meta.get("source_shape") or self.input_shape)  # type: ignore[return-value]
+
+    def to(self, device) -> TrainedModel:
+        self.model.to(device)
+        self.normalizer.to(device)
+        return self
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images of the training data's shape -> the model's input shape, as training did."""
+        return fit_to_input(images, self.input_shape)
+
+    def load_files(self, files) -> torch.Tensor:
+        """Image files -> uint8 (N, C, H, W) converted exactly like the training data."""
+        c, h, w = self.source_shape
+        arrays = [load_image(f, c, (h, w)) for f in files]
+        return self.prepare(torch.from_numpy(np.stack(arrays)))
+
+    @torch.inference_mode()
+    def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        from cnnkit.evaluate.metrics import predict_logits
+
+        return torch.softmax(predict_logits(self.model, self.normalizer, images, batch_size), dim=1)
+
+
+def load(path: str | Path, which: str = "model") -> TrainedModel:
+    """Load a run directory (its final ``model``, ``best`` or latest ``checkpoint`` weights) or a weights file."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / f"{which}.safetensors"]
+        if which == "model":
+            candidates.append(path / "checkpoint.safetensors")  # an unfinished run
+        file = next((c for c in candidates if c.exists()), None)
+        if file is None:
+            raise CnnkitError(f"{path} holds no {which}.safetensors: is it a cnnkit run directory?")
+    elif path.exists():
+        file = path
+    else:
+        raise CnnkitError(f"run {str(path)!r} does not exist")
+    tensors, meta = read_weights(file)
+    if "spec" not in meta:
+        raise CnnkitError(f"{file} lacks the model spec in its metadata")
+    spec = parse_spec(meta["spec"])
+    model = build_from_spec(spec)
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CnnkitError(f"{file}: weights do not match the spec ({first})") from None
+    normalizer = Normalizer.from_state(meta.get("normalizer", {}).get("method", "standardize"), tensors)
+    classes = meta.get("classes") or [str(i) for i in range(model.num_classes)]
+    model.eval()
+    return TrainedModel(model, normalizer, list(classes), meta, file)

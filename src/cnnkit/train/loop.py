@@ -1,0 +1,132 @@
+"""The plain core: ``train_one_epoch`` and ``fit``, with callbacks for everything else.
+
+The hot loop gathers a batch of uint8 images by index from tensors already on
+the device, normalises and augments it as tensor ops, and accumulates loss and
+correct counts on the device: nothing per sample, no host sync per step.
+Progress bars, printing and checkpoints hang on :class:`Callback` hooks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnkit.data.augment import augment
+from cnnkit.data.tensors import ImageData
+from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.metrics import predict_logits, topk_errors
+from cnnkit.train.config import TrainConfig
+from cnnkit.train.optim import set_lr
+from cnnkit.train.schedule import LRSchedule
+
+
+@dataclass
+class FitState:
+    """Everything that changes while training; what a checkpoint restores."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    history: list[dict] = field(default_factory=list)  # one metrics row per completed epoch
+    best_val_error: float | None = None
+    stop_reason: str | None = None
+
+
+class Callback:
+    """Hooks of the training loop; every method does nothing unless overridden."""
+
+    def on_fit_begin(self, state: FitState) -> None: ...
+    def on_epoch_begin(self, state: FitState, batches: int) -> None: ...
+    def on_batch_end(self, state: FitState, batch: int, loss: torch.Tensor, images: int) -> None: ...
+    def on_epoch_end(self, state: FitState, row: dict) -> None: ...
+    def on_message(self, text: str) -> None: ...
+    def on_fit_end(self, state: FitState) -> None: ...
+
+
+@dataclass
+class Trainer:
+    """The parts a fit needs, passed in rather than built inside."""
+
+    model: nn.Module
+    normalizer: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    cfg: TrainConfig
+    augmentations: list[str]
+    data_gen: torch.Generator  # shuffling order
+    aug_gen: torch.Generator  # augmentation randomness
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def notify(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def train_one_epoch(self, data: ImageData, state: FitState) -> dict:
+        cfg = self.cfg
+        model, n = self.model, len(data)
+        b = cfg.batch_size
+        batches = math.ceil(n / b)
+        model.train()
+        order = torch.randperm(n, generator=self.data_gen).to(data.images.device)
+        total_loss = torch.zeros((), device=data.images.device)
+        correct = torch.zeros((), device=data.images.device, dtype=torch.long)
+        self.notify("on_epoch_begin", state, batches)
+        start = time.perf_counter()
+        for i in range(batches):
+            idx = order[i * b:(i + 1) * b]
+            x = self.normalizer(data.images[idx])  # (B, C, H, W) float
+            y = data.labels[idx]
+            if self.augmentations:
+                x = augment(x, self.augmentations, self.aug_gen)
+            set_lr(self.optimizer, self.schedule.lr_at(state.step))
+            out = model(x)
+            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            state.step += 1
+            with torch.no_grad():
+                total_loss += loss.detach() * len(idx)
+                correct += (out.argmax(1) == y).sum()
+            self.notify("on_batch_end", state, i, loss, len(idx))
+        if data.images.is_cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        train_loss = float(total_loss) / n
+        if not math.isfinite(train_loss):
+            raise CnnkitError(f"the training loss became {train_loss} in epoch {state.epoch + 1} "
+                              f"(step {state.step}); try a lower learning rate than {cfg.lr:g}")
+        return {"epoch": state.epoch + 1, "seconds": round(seconds, 4), "train_loss": train_loss,
+                "train_top1_error": 1 - int(correct) / n, "lr": self.schedule.lr_at(max(0, state.step - 1)),
+                "images": n, "images_per_second": round(n / seconds, 1) if seconds > 0 else None}
+
+    def error_of(self, data: ImageData) -> tuple[float, float]:
+        logits = predict_logits(self.model, self.normalizer, data.images, self.cfg.eval_batch_size)
+        errs = topk_errors(logits, data.labels)
+        return errs[1] / len(data), errs[5] / len(data)
+
+    def fit(self, train: ImageData, val: ImageData | None, test: ImageData | None, state: FitState) -> FitState:
+        self.notify("on_fit_begin", state)
+        while state.epoch < self.cfg.epochs:
+            row = self.train_one_epoch(train, state)
+            if val is not None:
+                row["val_top1_error"], row["val_top5_error"] = self.error_of(val)
+            if test is not None and self.cfg.eval_test_every_epoch:
+                row["test_top1_error"], row["test_top5_error"] = self.error_of(test)
+            state.epoch += 1
+            state.history.append(row)
+            message = self.schedule.end_epoch(row.get("val_top1_error"))
+            improved = val is not None and (state.best_val_error is None
+                                            or row["val_top1_error"] < state.best_val_error)
+            if improved:
+                state.best_val_error = row["val_top1_error"]
+            row["best"] = bool(improved)
+            self.notify("on_epoch_end", state, row)
+            if message:
+                self.notify("on_message", message)
+        self.notify("on_fit_end", state)
+        return state

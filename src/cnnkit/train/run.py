@@ -1,0 +1,364 @@
+"""A training run: config + data + model -> a run directory that describes itself.
+
+``runs/NAME/`` holds ``config.json`` (the resolved config), ``spec.json``,
+``metrics.jsonl`` (one row per epoch), ``checkpoint.safetensors`` (everything
+needed to resume: weights, optimizer, schedule, RNG states, history),
+``model.safetensors`` / ``best.safetensors`` (+ ``.json`` sidecars) and
+``summary.json`` with the final test error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnkit.data import load_dataset
+from cnnkit.data.augment import parse_augment
+from cnnkit.data.preprocess import Normalizer
+from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, split
+from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.metrics import classification_metrics, predict_logits
+from cnnkit.layers import build_from_spec, with_num_classes
+from cnnkit.models import resolve_spec
+from cnnkit.spec import spec_to_data
+from cnnkit.train.artifacts import model_tensors, read_weights, save_weights, versions
+from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, save_json, write_atomic
+from cnnkit.train.config import TrainConfig, resolve_config, validate
+from cnnkit.train.loop import Callback, FitState, Trainer
+from cnnkit.train.optim import initialize, make_optimizer
+from cnnkit.train.schedule import LRSchedule
+
+
+@dataclass
+class RunResult:
+    path: Path
+    summary: dict
+    history: list[dict]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CnnkitError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+# ------------------------------------------------------------------ callbacks
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with live loss and throughput (only on a terminal)."""
+
+    def __init__(self, total_epochs: int, every: int = 20):
+        self.total, self.every, self.bar = total_epochs, every, None
+
+    def on_epoch_begin(self, state, batches):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=batches, desc=f"epoch {state.epoch + 1}/{self.total}", unit="batch", leave=False,
+                        disable=None, dynamic_ncols=True)
+        self.images, self.start = 0, time.perf_counter()
+
+    def on_batch_end(self, state, batch, loss, images):
+        self.images += images
+        if self.bar is not None and not self.bar.disable:
+            self.bar.update(1)
+            if batch % self.every == 0:
+                rate = self.images / max(1e-9, time.perf_counter() - self.start)
+                self.bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:,.0f}")
+
+    def on_epoch_end(self, state, row):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EpochPrinter(Callback):
+    """One line per epoch: loss, errors, LR, seconds, images/s."""
+
+    def __init__(self, total_epochs: int, stream=None):
+        self.total, self.stream = total_epochs, stream or sys.stdout
+
+    def on_epoch_end(self, state, row):
+        parts = [f"epoch {row['epoch']:>{len(str(self.total))}}/{self.total}", f"loss {row['train_loss']:.4f}",
+                 f"train err {100 * row['train_top1_error']:.2f}%"]
+        if "val_top1_error" in row:
+            parts.append(f"val err {100 * row['val_top1_error']:.2f}%")
+        if "test_top1_error" in row:
+            parts.append(f"test err {100 * row['test_top1_error']:.2f}%")
+        parts += [f"lr {row['lr']:.4g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
+        print("  ".join(parts), file=self.stream, flush=True)
+
+    def on_message(self, text):
+        print(text, file=self.stream, flush=True)
+
+
+class RunWriter(Callback):
+    """Writes checkpoint, best weights and metrics after every epoch, each atomically."""
+
+    def __init__(self, run: RunContext):
+        self.run = run
+
+    def on_epoch_end(self, state, row):
+        self.run.save_checkpoint(state)
+        if row.get("best"):
+            self.run.save_model("best", state)
+        self.run.write_metrics(state.history)
+
+
+# ------------------------------------------------------------------ the run
+@dataclass
+class RunContext:
+    """The pieces of one run and the directory they are written to."""
+
+    path: Path
+    cfg: TrainConfig
+    spec: Any
+    trainer: Trainer
+    classes: list[str]
+    dataset: str
+    source_shape: tuple[int, int, int]
+
+    def meta(self, state: FitState) -> dict:
+        return {"spec": spec_to_data(self.trainer.model.spec), "classes": self.classes, "dataset": self.dataset,
+                "normalizer": self.trainer.normalizer.describe(), "source_shape": list(self.source_shape),
+                "fit": fit_method(self.source_shape, self.trainer.model.input_shape), "epoch": state.epoch,
+                "versions": versions()}
+
+    def save_model(self, which: str, state: FitState) -> None:
+        save_weights(self.path / f"{which}.safetensors",
+                     model_tensors(self.trainer.model, self.trainer.normalizer), self.meta(state))
+
+    def save_checkpoint(self, state: FitState) -> None:
+        t = self.trainer
+        tensors = model_tensors(t.model, t.normalizer)
+        opt_tensors, opt_plain = optimizer_to_files(t.optimizer)
+        tensors.update(opt_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.data"] = t.data_gen.get_state()
+        tensors["rng.aug"] = t.aug_gen.get_state()
+        if torch.cuda.is_available() and t.aug_gen.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        meta = self.meta(state)
+        meta.update({"checkpoint": {"epoch": state.epoch, "step": state.step, "history": state.history,
+                                    "best_val_error": state.best_val_error, "optimizer": opt_plain,
+                                    "schedule": t.schedule.state_dict(), "config": self.cfg.to_dict()}})
+        save_weights(self.path / "checkpoint.safetensors", tensors, meta, sidecar=False)
+
+    def restore(self, state: FitState) -> None:
+        tensors, meta = read_weights(self.path / "checkpoint.safetensors")
+        ck = meta["checkpoint"]
+        t = self.trainer
+        t.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        t.normalizer.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("normalizer.")})
+        optimizer_from_files(t.optimizer, tensors, ck["optimizer"])
+        t.schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(tensors["rng.torch"])
+        t.data_gen.set_state(tensors["rng.data"])
+        t.aug_gen.set_state(tensors["rng.aug"])
+        if "rng.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        state.epoch, state.step = ck["epoch"], ck["step"]
+        state.history = ck["history"]
+        state.best_val_error = ck["best_val_error"]
+        self.write_metrics(state.history)  # metrics always agree with the checkpoint
+
+    def write_metrics(self, history: list[dict]) -> None:
+        lines = "".join(json.dumps({k: v for k, v in row.items() if k != "best"}) + "\n" for row in history)
+        write_atomic(self.path / "metrics.jsonl", lines.encode())
+
+
+class RunLock:
+    """An exclusive lock file: a second process writing the same run gets a clear error."""
+
+    def __init__(self, path: Path):
+        self.file = path / "run.lock"
+
+    def __enter__(self):
+        try:
+            fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(self.file.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise CnnkitError(f"{self.file.parent} is being written by another cnnkit process (pid {pid}); "
+                                  f"wait for it or choose another --out") from None
+            self.file.unlink(missing_ok=True)  # stale lock of a killed run
+            fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return self
+
+    def __exit__(self, *exc):
+        self.file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    base = Path("runs") / f"{Path(cfg.model).stem}-{cfg.dataset.replace('folder:', '').replace('/', '_').strip('_')}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+# ------------------------------------------------------------------ data
+@dataclass
+class PreparedData:
+    train: ImageData
+    val: ImageData | None
+    test: ImageData | None
+    classes: list[str]
+    source_shape: tuple[int, int, int]
+    name: str
+    notes: list[str]
+
+
+def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int]) -> PreparedData:
+    ds = load_dataset(cfg.dataset, cfg.data_dir, input_shape=input_shape, seed=cfg.seed, strict=cfg.strict)
+    train = ds["train"]
+    test = ds.splits.get("test")
+    source = train.shape
+    if cfg.limit_train:
+        train = train.subset(torch.arange(min(cfg.limit_train, len(train))))
+    if test is not None and cfg.limit_test:
+        test = test.subset(torch.arange(min(cfg.limit_test, len(test))))
+    val = ds.splits.get("val")
+    if val is None and cfg.val_split > 0:
+        train, val = split(train, cfg.val_split, cfg.seed)
+
+    def fit(d: ImageData | None) -> ImageData | None:
+        if d is None:
+            return None
+        return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name)
+
+    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, ds.notes)
+
+
+# ------------------------------------------------------------------ entry point
+def train(model: Any = None, dataset: str | None = None, *, config: str | Path | None = None,
+          resume: str | Path | None = None, quiet: bool = False, callbacks: list[Callback] | None = None,
+          **overrides) -> RunResult:
+    """Train a model; see :class:`~cnnkit.train.config.TrainConfig` for the options.
+
+    ``cnnkit.train("lenet5", "mnist", epochs=3, out="runs/quick")``; pass
+    ``resume="runs/quick"`` to continue an interrupted run where it stopped.
+    """
+    if dataset is not None:
+        overrides["dataset"] = dataset
+    if resume is not None:
+        cfg = _resume_config(Path(resume), model, overrides)
+        out = Path(resume)
+    else:
+        if model is None and "model" not in overrides and config is None:
+            raise CnnkitError("no model given: name a zoo model or a spec file")
+        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config)
+        if not cfg.dataset:
+            raise CnnkitError(f"no dataset given for {cfg.model}: pass --dataset (e.g. mnist, cifar10, "
+                              f"folder:PATH)")
+        out = Path(cfg.out) if cfg.out else default_out(cfg)
+        if out.exists() and any((out / f).exists() for f in ("checkpoint.safetensors", "model.safetensors")):
+            raise CnnkitError(f"{out} already holds a run; pass --resume {out} to continue it, "
+                              f"or choose another --out")
+        cfg.out = str(out)
+    augmentations = parse_augment(cfg.augment)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    spec = resolve_spec(cfg.model)
+    data = prepare_data(cfg, spec.input)
+    spec = with_num_classes(spec, len(data.classes))
+    torch.manual_seed(cfg.seed)
+    model = build_from_spec(spec)
+    initialize(model, cfg.init)
+    normalizer = Normalizer.fit(cfg.preprocess, data.train)
+    model.to(device)
+    normalizer.to(device)
+    train_d = data.train.to(device)
+    val_d = data.val.to(device) if data.val is not None else None
+    test_d = data.test.to(device) if data.test is not None else None
+    steps = -(-len(train_d) // cfg.batch_size)
+    data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+    cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
+    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmentations,
+                      data_gen, aug_gen, cbs + list(callbacks or []))
+    out.mkdir(parents=True, exist_ok=True)
+    run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape)
+    trainer.callbacks.insert(0, RunWriter(run))
+    state = FitState()
+    with RunLock(out):
+        if resume is not None and (out / "checkpoint.safetensors").exists():
+            run.restore(state)
+        else:
+            save_json(out / "config.json", cfg.to_dict())
+            save_json(out / "spec.json", spec_to_data(spec))
+        if not quiet:
+            print(f"training {spec.name} on {data.name} ({len(train_d):,} images"
+                  f"{f', {len(val_d):,} for validation' if val_d is not None else ''}) on {device}; "
+                  f"run directory {out}", flush=True)
+            for note in data.notes:
+                print(f"note: {note}", flush=True)
+        trainer.fit(train_d, val_d, test_d, state)
+        run.save_model("model", state)
+        if val_d is None:
+            run.save_model("best", state)
+        summary = _summarize(run, state, test_d, data)
+        save_json(out / "summary.json", summary)
+    if not quiet and summary.get("test_n"):
+        print(f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
+              f"{summary['test_n']:,}), top-5 {100 * summary['test_top5_error']:.2f}%, "
+              f"{summary['train_seconds']:.1f}s of training; saved to {out}", flush=True)
+    return RunResult(out, summary, state.history)
+
+
+def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: PreparedData) -> dict:
+    summary = {"model": run.spec.name, "dataset": data.name, "epochs": state.epoch,
+               "train_seconds": round(sum(r["seconds"] for r in state.history), 3),
+               "params": sum(p.numel() for p in run.trainer.model.parameters()),
+               "best_val_top1_error": state.best_val_error, "run": str(run.path)}
+    if state.history:
+        summary["final_train_loss"] = state.history[-1]["train_loss"]
+    if test is not None:
+        logits = predict_logits(run.trainer.model, run.trainer.normalizer, test.images, run.cfg.eval_batch_size)
+        m = classification_metrics(logits, test.labels, data.classes)
+        summary.update({"test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
+                        "test_errors": m["errors"], "test_n": m["n"]})
+    return summary
+
+
+def _resume_config(path: Path, model: Any, overrides: dict) -> TrainConfig:
+    from cnnkit.train.checkpoint import load_json
+    from cnnkit.train.config import merge
+
+    if not (path / "config.json").exists():
+        raise CnnkitError(f"cannot resume {path}: it holds no config.json (not a cnnkit run directory)")
+    saved = merge(TrainConfig(), load_json(path / "config.json"), f"{path}/config.json")
+    given = dict(overrides)
+    if isinstance(model, str):
+        given["model"] = model
+    given.pop("out", None)
+    wanted = merge(saved, given, "options")
+    diff = [k for k, v in wanted.to_dict().items() if v != saved.to_dict()[k] and k not in ("device", "threads")]
+    if diff:
+        k = diff[0]
+        raise CnnkitError(f"--resume {path}: option {k} = {getattr(wanted, k)!r} differs from the run's "
+                          f"{getattr(saved, k)!r}; resume with the run's own options")
+    return validate(wanted)
