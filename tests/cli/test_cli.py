@@ -38,3 +38,35 @@ def test_errors_are_one_line_exit_2():
         assert r.returncode == 2, args
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
         assert r.stderr.startswith("cnnkit: error: ")
+
+
+BAD_INVOCATIONS = [
+    ["summary"], ["summary", "lenet5", "--input", "0,28,28"], ["models", "--nope"],
+    ["train"], ["train", "lenet5", "--dataset", "nope"], ["train", "lenet5", "--epochs", "-1"],
+    ["train", "lenet5", "--optimizer", "sgdx"], ["train", "lenet5", "--config", "/nonexistent.yaml"],
+    ["train", "--resume", "/nonexistent/run"], ["train", "lenet5", "--augment", "spin"],
+    ["evaluate", "/nonexistent/run"], ["predict", "/nonexistent/run", "x.png"],
+    ["data", "info"], ["data", "info", "nope"], ["data", "info", "folder:/nonexistent"], ["data", "explode"],
+    ["nonsense-command"],
+]
+
+
+def test_every_command_answers_bad_input_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNNKIT_DATA", str(tmp_path))
+    monkeypatch.setattr("cnnkit.data.sources.download", _offline)
+    for args in BAD_INVOCATIONS:
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse's own exits (e.g. --help) are not expected here
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code != 0, args
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("cnnkit: warning")]
+        assert len(lines) == 1 and lines[0].startswith("cnnkit: error: "), (args, err)
+
+
+def _offline(url, *a, **k):
+    from cnnkit.errors import CnnkitError
+
+    raise CnnkitError(f"cannot download {url}: offline (test)")

@@ -99,3 +99,30 @@ def test_schedules():
     assert cos.lr_at(0) == 1.0 and cos.lr_at(10) == pytest.approx(0.5) and cos.lr_at(20) == pytest.approx(0.0)
     step = LRSchedule(TrainConfig(lr=1.0, epochs=9, schedule="step", step_size=3), 10)
     assert [step.lr_at(e * 10) for e in (0, 3, 6)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+class CtrlCAt(Callback):
+    """Deliver a real SIGINT in the middle of an epoch."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, state, batch, loss, images):
+        import os
+        import signal
+
+        if state.epoch == self.epoch and batch == self.batch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, data_root):
+    opts = dict(QUICK, limit_train=2000, limit_test=500, epochs=2, augment="translate")
+    full = cnnkit.train("lenet5", "mnist", out=str(tmp_path / "full"), **opts)
+    with pytest.raises(KeyboardInterrupt):
+        cnnkit.train("lenet5", "mnist", out=str(tmp_path / "cut"), callbacks=[CtrlCAt(1, 10)], **opts)
+    _, meta = read_weights(tmp_path / "cut" / "checkpoint.safetensors")
+    assert meta["checkpoint"]["epoch"] == 1 and meta["checkpoint"]["partial"]["batch"] == 11
+    resumed = cnnkit.train("lenet5", "mnist", resume=str(tmp_path / "cut"), quiet=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]

@@ -102,18 +102,23 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
     p.add_argument("--split", default="test", help="split name (default: test)")
     p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--tta", help="test-time augmentation, e.g. flip,crops (reported beside plain evaluation)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from cnnkit.evaluate.evaluation import evaluate
 
-    m = evaluate(args.run, args.dataset, args.split, args.data_dir)
+    m = evaluate(args.run, args.dataset, args.split, args.data_dir, tta=args.tta)
     if args.json:
         print(json.dumps(m))
         return 0
     print(f"{m['dataset']} {m['split']}: top-1 error {100 * m['top1_error']:.2f}% ({m['errors']:,} of {m['n']:,} "
           f"misclassified), top-5 error {100 * m['top5_error']:.2f}%")
+    if "tta" in m:
+        t = m["tta"]
+        print(f"with test-time augmentation ({t['transforms']}): top-1 error {100 * t['top1_error']:.2f}% "
+              f"({t['errors']:,} misclassified), top-5 error {100 * t['top5_error']:.2f}%")
     width = max(len(c) for c in m["classes"])
     print("per-class accuracy:")
     for name, acc in m["per_class_accuracy"].items():
@@ -192,6 +197,76 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_ensemble(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="run directories (a directory of member-* runs counts as its members)")
+    p.add_argument("--dataset", help="dataset (default: the one the runs were trained on)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--tta", help="test-time augmentation for every member, e.g. flip")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_ensemble(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.ensemble import ensemble
+
+    r = ensemble(args.runs, args.dataset, args.split, args.data_dir, args.tta)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    width = max(len(m["run"]) for m in r["members"])
+    for m in r["members"]:
+        print(f"{m['run']:<{width}}  top-1 {100 * m['top1_error']:6.2f}%  top-5 {100 * m['top5_error']:6.2f}%")
+    print(f"{'mean of members':<{width}}  top-1 {100 * r['mean_member_top1_error']:6.2f}%  "
+          f"top-5 {100 * r['mean_member_top5_error']:6.2f}%")
+    e = r["ensemble"]
+    print(f"{'ensemble':<{width}}  top-1 {100 * e['top1_error']:6.2f}%  top-5 {100 * e['top5_error']:6.2f}%")
+    return 0
+
+
+def _configure_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", help="HTML file to write (default: RUN/report.html)")
+    p.add_argument("--dataset", help="dataset (default: the one the run was trained on)")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--image-index", type=int, default=0, help="test image whose feature maps are shown")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.report import write_report
+
+    path = write_report(args.run, args.out, dataset=args.dataset, data_dir=args.data_dir,
+                        image_index=args.image_index)
+    print(f"report written to {path} (figures as PNGs in {path.parent / 'report'})")
+    return 0
+
+
+def _configure_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", default="compare.png", help="figure to write (default compare.png)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.report import compare
+
+    path, table = compare(args.runs, args.out)
+    if args.json:
+        print(json.dumps(table))
+        return 0
+    width = max(len(r["run"]) for r in table)
+
+    def pct(v):
+        return "     -" if v is None else f"{100 * v:5.2f}%"
+
+    print(f"{'run':<{width}}  epochs  final loss  val err  test err  seconds")
+    for r in table:
+        secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
+        print(f"{r['run']:<{width}}  {r['epochs']:>6}  {r['final_train_loss']:>10.4f}  "
+              f"{pct(r['final_val_top1_error']):>7}  {pct(r['test_top1_error']):>8}  {secs:>7}")
+    print(f"learning curves overlaid in {path}")
+    return 0
+
+
 def torch_bincount(labels, k: int) -> list[int]:
     import torch
 
@@ -206,6 +281,10 @@ SUBCOMMANDS = {
     "evaluate": ("top-1/top-5 error, per-class accuracy and confusion matrix of a run", _configure_evaluate,
                  _run_evaluate),
     "predict": ("classify image files with a trained run", _configure_predict, _run_predict),
+    "ensemble": ("average the softmax of several runs; members' and ensemble's errors", _configure_ensemble,
+                 _run_ensemble),
+    "report": ("write a self-contained HTML report with figures for a run", _configure_report, _run_report),
+    "compare": ("overlay the learning curves of several runs", _configure_compare, _run_compare),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
 }
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnkit.data import load_dataset
-from cnnkit.evaluate.metrics import classification_metrics, predict_logits
+from cnnkit.evaluate.metrics import classification_metrics, predict_logits, topk_errors
+from cnnkit.evaluate.tta import predict_proba
 from cnnkit.train.artifacts import TrainedModel, load
 
 
@@ -14,8 +15,12 @@ def _trained(run) -> TrainedModel:
 
 
 def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None, batch_size: int = 1000,
-             device: str = "cpu") -> dict:
-    """Top-1/top-5 error, error count, per-class accuracy and confusion matrix of ``run`` on a split."""
+             device: str = "cpu", tta: str | None = None) -> dict:
+    """Top-1/top-5 error, error count, per-class accuracy and confusion matrix of ``run`` on a split.
+
+    With ``tta`` (e.g. ``"flip,crops"``) the result also holds ``tta``: the same
+    errors with the softmax averaged over the transformed copies.
+    """
     tm = _trained(run).to(device)
     name = dataset or tm.meta.get("dataset")
     if not name:
@@ -32,6 +37,11 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     logits = predict_logits(tm.model, tm.normalizer, images, batch_size)
     metrics = classification_metrics(logits, data.labels, tm.classes)
     metrics.update({"dataset": ds.name, "split": split, "run": str(tm.path)})
+    if tta:
+        probs = predict_proba(tm.model, tm.normalizer, images, tta, batch_size)
+        errs = topk_errors(probs, data.labels)
+        metrics["tta"] = {"transforms": tta, "top1_error": errs[1] / len(data), "top5_error": errs[5] / len(data),
+                          "errors": errs[1]}
     return metrics
 
 

@@ -23,6 +23,9 @@ from cnnkit.inspect.summary import FLAT
 from cnnkit.layers.build import build_layer
 from cnnkit.spec import LayerSpec, ModelSpec
 
+#: Refuse to allocate beyond this: 4 GiB of float32 weights, far above VGG-E's 144M.
+MAX_PARAMS = 1 << 30
+
 
 def _split_point(layers: tuple[LayerSpec, ...]) -> int:
     """Index of the first classifier layer: the first flat layer, with the dropouts just before it."""
@@ -37,7 +40,12 @@ class CNN(nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        summarize(spec)  # validates the geometry with a clear message before allocating anything
+        # validate the geometry, and the size, with a clear message before allocating anything
+        params = summarize(spec).totals["params"]
+        if params > MAX_PARAMS:
+            raise CnnkitError(f"model {spec.name!r} would have {params:,} parameters "
+                              f"({params * 4 / 2**30:,.1f} GiB in float32), more than the {MAX_PARAMS:,} cnnkit "
+                              f"builds; check the layer sizes")
         self.spec = spec
         layers = spec.layers
         self.output_softmax = layers[-1].type == "softmax"

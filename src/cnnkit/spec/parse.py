@@ -26,6 +26,8 @@ from cnnkit.spec.schema import (
 )
 
 TOP_LEVEL_KEYS = ("name", "input", "layers", "description", "source", "classes")
+MAX_NESTING = 16  # blocks inside blocks; deeper is almost surely a generated mistake
+MAX_LAYERS = 10_000
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -162,6 +164,10 @@ _DEFAULT_PREFIX = {"maxpool": "pool", "avgpool": "pool", "subsample": "pool", "l
 def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
     if not isinstance(items, (list, tuple)) or not items:
         raise SpecError(f"{prefix.strip() or 'layers'}: expected a non-empty list of layers")
+    if len(items) > MAX_LAYERS:
+        raise SpecError(f"{prefix.strip()}: {len(items):,} layers is more than the limit of {MAX_LAYERS:,}")
+    if prefix.count(".") > MAX_NESTING:
+        raise SpecError(f"{prefix.strip()}: blocks nested more than {MAX_NESTING} deep")
     last_fc = max((i for i, it in enumerate(items) if _is_fc_shorthand(it)), default=-1)
     counters: dict[str, int] = {}
     names: set[str] = set()

@@ -57,6 +57,7 @@ class TrainConfig:
     limit_train: int = 0  # use only the first N training images (0: all)
     limit_test: int = 0
     strict: bool = False  # refuse unreadable images instead of skipping them
+    ensemble: int = 1  # train this many seeds in turn into member-1..N of one run directory
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,7 +68,7 @@ CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS, "prepr
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _NON_NEGATIVE = {"momentum", "weight_decay", "warmup", "label_smoothing", "val_split", "limit_train", "limit_test",
                  "threads", "seed", "max_drops"}
-_POSITIVE = {"epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma", "patience"}
+_POSITIVE = {"ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma", "patience"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.data.augment import augment
+from cnnkit.data.augment import Augmenter
 from cnnkit.data.tensors import ImageData
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import predict_logits, topk_errors
@@ -33,7 +33,12 @@ class FitState:
     step: int = 0  # optimizer steps taken
     history: list[dict] = field(default_factory=list)  # one metrics row per completed epoch
     best_val_error: float | None = None
-    stop_reason: str | None = None
+    # an epoch stopped part-way by Ctrl-C: where it stopped and its running sums
+    partial: dict | None = None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) took effect between two steps; ``state.partial`` says where."""
 
 
 class Callback:
@@ -56,10 +61,12 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     cfg: TrainConfig
-    augmentations: list[str]
+    augmenter: Augmenter
     data_gen: torch.Generator  # shuffling order
     aug_gen: torch.Generator  # augmentation randomness
     callbacks: list[Callback] = field(default_factory=list)
+    stop_requested: bool = False  # set by a signal handler; honoured between steps
+    epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
 
     def notify(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -71,17 +78,23 @@ class Trainer:
         b = cfg.batch_size
         batches = math.ceil(n / b)
         model.train()
+        partial, state.partial = state.partial, None
+        if partial is not None:  # resume inside an epoch: same shuffle, same running sums
+            self.data_gen.set_state(partial["data_gen"])
+        self.epoch_data_state = self.data_gen.get_state()
         order = torch.randperm(n, generator=self.data_gen).to(data.images.device)
-        total_loss = torch.zeros((), device=data.images.device)
-        correct = torch.zeros((), device=data.images.device, dtype=torch.long)
+        dev = data.images.device
+        total_loss = torch.tensor(partial["loss_sum"] if partial else 0.0, device=dev)
+        correct = torch.tensor(partial["correct"] if partial else 0, device=dev, dtype=torch.long)
+        first = partial["batch"] if partial else 0
         self.notify("on_epoch_begin", state, batches)
-        start = time.perf_counter()
-        for i in range(batches):
+        start = time.perf_counter() - (partial["seconds"] if partial else 0.0)
+        for i in range(first, batches):
             idx = order[i * b:(i + 1) * b]
             x = self.normalizer(data.images[idx])  # (B, C, H, W) float
             y = data.labels[idx]
-            if self.augmentations:
-                x = augment(x, self.augmentations, self.aug_gen)
+            if self.augmenter:
+                x = self.augmenter(x, self.aug_gen)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
             out = model(x)
             loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
@@ -93,6 +106,10 @@ class Trainer:
                 total_loss += loss.detach() * len(idx)
                 correct += (out.argmax(1) == y).sum()
             self.notify("on_batch_end", state, i, loss, len(idx))
+            if self.stop_requested and i + 1 < batches:
+                state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": int(correct),
+                                 "seconds": time.perf_counter() - start, "data_gen": self.epoch_data_state}
+                raise Interrupted()
         if data.images.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

@@ -9,9 +9,12 @@ needed to resume: weights, optimizer, schedule, RNG states, history),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 
 from cnnkit.data import load_dataset
-from cnnkit.data.augment import parse_augment
+from cnnkit.data.augment import Augmenter, default_preset
 from cnnkit.data.preprocess import Normalizer
 from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, split
 from cnnkit.errors import CnnkitError
@@ -140,12 +143,15 @@ class RunContext:
         opt_tensors, opt_plain = optimizer_to_files(t.optimizer)
         tensors.update(opt_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.data"] = t.data_gen.get_state()
+        partial = state.partial
+        tensors["rng.data"] = partial["data_gen"] if partial else t.data_gen.get_state()
         tensors["rng.aug"] = t.aug_gen.get_state()
         if torch.cuda.is_available() and t.aug_gen.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
         meta = self.meta(state)
+        part = {k: v for k, v in partial.items() if k != "data_gen"} if partial else None
         meta.update({"checkpoint": {"epoch": state.epoch, "step": state.step, "history": state.history,
+                                    "partial": part,
                                     "best_val_error": state.best_val_error, "optimizer": opt_plain,
                                     "schedule": t.schedule.state_dict(), "config": self.cfg.to_dict()}})
         save_weights(self.path / "checkpoint.safetensors", tensors, meta, sidecar=False)
@@ -166,6 +172,8 @@ class RunContext:
         state.epoch, state.step = ck["epoch"], ck["step"]
         state.history = ck["history"]
         state.best_val_error = ck["best_val_error"]
+        if ck.get("partial"):
+            state.partial = dict(ck["partial"], data_gen=tensors["rng.data"])
         self.write_metrics(state.history)  # metrics always agree with the checkpoint
 
     def write_metrics(self, history: list[dict]) -> None:
@@ -198,6 +206,26 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _graceful_stop(trainer: Trainer):
+    """First Ctrl-C / SIGTERM: finish the current step, checkpoint, stop. A second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def _alive(pid: int) -> bool:
@@ -263,9 +291,16 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     """
     if dataset is not None:
         overrides["dataset"] = dataset
-    if resume is not None:
+    if resume is not None and (Path(resume) / "config.json").exists():
         cfg = _resume_config(Path(resume), model, overrides)
         out = Path(resume)
+    elif resume is not None and not (Path(resume) / "checkpoint.safetensors").exists():
+        # killed before it wrote anything: start afresh in the same directory with the options given
+        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config)
+        out = Path(resume)
+        cfg.out = str(out)
+    elif resume is not None:
+        raise CnnkitError(f"cannot resume {resume}: it has a checkpoint but no config.json")
     else:
         if model is None and "model" not in overrides and config is None:
             raise CnnkitError("no model given: name a zoo model or a spec file")
@@ -278,17 +313,33 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
             raise CnnkitError(f"{out} already holds a run; pass --resume {out} to continue it, "
                               f"or choose another --out")
         cfg.out = str(out)
-    augmentations = parse_augment(cfg.augment)
+    if cfg.ensemble > 1:
+        return _train_ensemble(cfg, out, quiet, callbacks)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnkitError(f"cannot create the run directory {out}: {exc.strerror or exc}") from None
+    with RunLock(out):  # before anything slow: a second writer is told at once
+        return _train_locked(cfg, out, quiet, callbacks)
+
+
+def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     spec = resolve_spec(cfg.model)
+    if cfg.augment.strip().lower() == "default":
+        from cnnkit.train.recipes import recipe_for
+
+        cfg.augment = recipe_for(cfg.model).get("augment") or default_preset(spec.input)
+    Augmenter.build(cfg.augment)  # a typo fails now, before any data is loaded
     data = prepare_data(cfg, spec.input)
     spec = with_num_classes(spec, len(data.classes))
     torch.manual_seed(cfg.seed)
     model = build_from_spec(spec)
     initialize(model, cfg.init)
     normalizer = Normalizer.fit(cfg.preprocess, data.train)
+    augmenter = Augmenter.build(cfg.augment, normalizer(data.train.images[:10_000]))
     model.to(device)
     normalizer.to(device)
     train_d = data.train.to(device)
@@ -298,35 +349,79 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
     cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
-    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmentations,
+    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
                       data_gen, aug_gen, cbs + list(callbacks or []))
-    out.mkdir(parents=True, exist_ok=True)
     run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape)
     trainer.callbacks.insert(0, RunWriter(run))
     state = FitState()
-    with RunLock(out):
-        if resume is not None and (out / "checkpoint.safetensors").exists():
-            run.restore(state)
-        else:
-            save_json(out / "config.json", cfg.to_dict())
-            save_json(out / "spec.json", spec_to_data(spec))
+    if (out / "checkpoint.safetensors").exists():
+        run.restore(state)
+    else:
+        save_json(out / "config.json", cfg.to_dict())
+        save_json(out / "spec.json", spec_to_data(spec))
+    if not quiet:
+        print(f"training {spec.name} on {data.name} ({len(train_d):,} images"
+              f"{f', {len(val_d):,} for validation' if val_d is not None else ''}) on {device}; "
+              f"run directory {out}", flush=True)
+        for note in data.notes:
+            print(f"note: {note}", flush=True)
+    try:
+        with _graceful_stop(trainer):
+            trainer.fit(train_d, val_d, test_d, state)
+    except KeyboardInterrupt:
+        if state.partial is not None:
+            run.save_checkpoint(state)  # the epoch so far, resumable exactly
         if not quiet:
-            print(f"training {spec.name} on {data.name} ({len(train_d):,} images"
-                  f"{f', {len(val_d):,} for validation' if val_d is not None else ''}) on {device}; "
-                  f"run directory {out}", flush=True)
-            for note in data.notes:
-                print(f"note: {note}", flush=True)
-        trainer.fit(train_d, val_d, test_d, state)
-        run.save_model("model", state)
-        if val_d is None:
-            run.save_model("best", state)
-        summary = _summarize(run, state, test_d, data)
-        save_json(out / "summary.json", summary)
+            print(f"\ninterrupted after {state.epoch} complete epoch(s); continue with: "
+                  f"cnnkit train --resume {out}", file=sys.stderr, flush=True)
+        raise
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise CnnkitError(f"out of memory with batch size {cfg.batch_size}; try a smaller --batch-size "
+                              f"(the last checkpoint in {out} is intact)") from None
+        raise
+    run.save_model("model", state)
+    if val_d is None:
+        run.save_model("best", state)
+    summary = _summarize(run, state, test_d, data)
+    save_json(out / "summary.json", summary)
     if not quiet and summary.get("test_n"):
         print(f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
               f"{summary['test_n']:,}), top-5 {100 * summary['test_top5_error']:.2f}%, "
               f"{summary['train_seconds']:.1f}s of training; saved to {out}", flush=True)
     return RunResult(out, summary, state.history)
+
+
+def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
+    """N members with seeds seed..seed+N-1 in ``out/member-k``; each resumable on its own."""
+    from dataclasses import replace as dc_replace
+
+    from cnnkit.evaluate.ensemble import ensemble
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(out / "config.json", cfg.to_dict())
+    history = []
+    for k in range(1, cfg.ensemble + 1):
+        member_dir = out / f"member-{k}"
+        member = dc_replace(cfg, seed=cfg.seed + k - 1, ensemble=1, out=str(member_dir))
+        if (member_dir / "summary.json").exists():
+            continue  # finished before an interruption
+        if not quiet:
+            print(f"ensemble member {k} of {cfg.ensemble} (seed {member.seed})", flush=True)
+        resume = member_dir if member_dir.exists() else None
+        r = train(member.model, resume=resume, quiet=quiet, callbacks=callbacks,
+                  **{k2: v for k2, v in member.to_dict().items() if k2 != "model"})
+        history += r.history
+    result = ensemble([out], data_dir=cfg.data_dir)
+    summary = {"model": cfg.model, "dataset": cfg.dataset, "members": result["members"],
+               "mean_member_top1_error": result["mean_member_top1_error"],
+               "test_top1_error": result["ensemble"]["top1_error"], "test_top5_error": result["ensemble"]["top5_error"],
+               "test_errors": result["ensemble"]["errors"], "test_n": result["ensemble"]["n"], "run": str(out)}
+    save_json(out / "summary.json", summary)
+    if not quiet:
+        print(f"ensemble of {cfg.ensemble}: test error {100 * summary['test_top1_error']:.2f}% "
+              f"(members' mean {100 * summary['mean_member_top1_error']:.2f}%)", flush=True)
+    return RunResult(out, summary, history)
 
 
 def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: PreparedData) -> dict:

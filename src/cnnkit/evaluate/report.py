@@ -1,0 +1,319 @@
+"""Reports a person would rather look at than read: one self-contained HTML page per run.
+
+The page embeds (as PNG data URIs, no network) the model summary, learning
+curves, the confusion matrix, a gallery of misclassified test images, per-class
+accuracy, the first layer's filters and every conv layer's feature maps for one
+test image.  The same figures are written as PNGs beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.data import load_dataset
+from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.metrics import classification_metrics
+from cnnkit.evaluate.tta import predict_proba
+from cnnkit.inspect import summarize
+from cnnkit.train.artifacts import TrainedModel, load
+
+SECTIONS = ("summary", "curves", "confusion", "misclassified", "per-class", "filters", "feature-maps")
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CnnkitError("reports need matplotlib: pip install 'cnnkit[report]'") from None
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def read_history(run: Path) -> list[dict]:
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def learning_curves(histories: dict[str, list[dict]]) -> bytes:
+    """Loss, top-1 error (train / validation / test) and LR per epoch, one line style per run."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for i, (name, rows) in enumerate(histories.items()):
+        color = f"C{i}"
+        ep = [r["epoch"] for r in rows]
+        label = f"{name} " if len(histories) > 1 else ""
+        axes[0].plot(ep, [r["train_loss"] for r in rows], color=color, label=f"{label}train loss")
+        axes[1].plot(ep, [100 * r["train_top1_error"] for r in rows], color=color, ls="--", label=f"{label}train")
+        for key, ls, what in (("val_top1_error", "-", "validation"), ("test_top1_error", ":", "test")):
+            if any(key in r for r in rows):
+                axes[1].plot([r["epoch"] for r in rows if key in r], [100 * r[key] for r in rows if key in r],
+                             color=color, ls=ls, label=f"{label}{what}")
+        axes[2].plot(ep, [r["lr"] for r in rows], color=color, label=name)
+    for ax, title, ylabel in zip(axes, ("training loss", "top-1 error", "learning rate"), ("loss", "%", "LR")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    return _png(fig)
+
+
+def confusion_figure(cm: np.ndarray, classes: list[str]) -> bytes:
+    plt = _plt()
+    k = len(classes)
+    size = min(14, 3 + 0.5 * k)
+    fig, ax = plt.subplots(figsize=(size, size))
+    im = ax.imshow(cm, cmap="Blues")
+    if k <= 30:
+        ax.set_xticks(range(k), classes, rotation=90, fontsize=8)
+        ax.set_yticks(range(k), classes, fontsize=8)
+    if k <= 20:
+        top = cm.max() or 1
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > top / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+def _show(ax, img: np.ndarray) -> None:
+    """img: (C, H, W) uint8 or float in [0, 1]."""
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=255 if img.dtype == np.uint8 else 1)
+    else:
+        ax.imshow(np.transpose(img[:3], (1, 2, 0)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def gallery(images: torch.Tensor, labels, preds, conf, classes, limit: int = 40) -> bytes:
+    """The misclassified test images with true and predicted labels and the prediction's confidence."""
+    plt = _plt()
+    n = min(limit, len(images))
+    cols = 10
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.7), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        ax = axes.flat[i]
+        ax.axis("on")
+        _show(ax, images[i].numpy())
+        ax.set_title(f"{classes[labels[i]]}→{classes[preds[i]]}\n{100 * conf[i]:.0f}%", fontsize=7)
+    fig.suptitle(f"misclassified test images (true→predicted, confidence); {len(images)} in all")
+    return _png(fig)
+
+
+def per_class_figure(per_class: dict) -> bytes:
+    plt = _plt()
+    names = list(per_class)
+    values = [100 * (v or 0) for v in per_class.values()]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(names)), 3.5))
+    ax.bar(range(len(names)), values, color="C0")
+    ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 12 else 0, fontsize=8)
+    ax.set_ylim(max(0, min(values) - 5), 100)
+    ax.set_ylabel("accuracy %")
+    ax.set_title("per-class accuracy")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _first_weight(model) -> torch.Tensor | None:
+    for m in model.features.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(m, torch.nn.Conv2d):
+            return w.detach()
+        if w is not None and hasattr(m, "dense_weight"):
+            return m.dense_weight().detach()
+    return None
+
+
+def filters_figure(model) -> bytes | None:
+    w = _first_weight(model)
+    if w is None:
+        return None
+    plt = _plt()
+    w = w.float().cpu()  # (K, C, F, F)
+    k = w.shape[0]
+    cols = min(16, k)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(k):
+        f = w[i] if w.shape[1] in (1, 3) else w[i, :1]
+        f = (f - f.min()) / (f.max() - f.min() + 1e-8)
+        _show(axes.flat[i], f.numpy())
+        axes.flat[i].axis("on")
+    fig.suptitle(f"first-layer filters ({k} of {w.shape[2]}x{w.shape[3]})")
+    return _png(fig)
+
+
+@torch.inference_mode()
+def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32) -> list[tuple[str, bytes]]:
+    """Activations of every conv-like layer of ``features`` for one uint8 image (C, H, W)."""
+    plt = _plt()
+    kinds = {layer.name: layer.type for layer in tm.model.spec.layers}
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: captured.__setitem__(n, o.detach()))
+             for n, m in tm.model.features.named_children()
+             if kinds.get(n) in ("conv", "locally_connected", "tiled_conv", "inception", "residual")]
+    tm.model.eval()
+    tm.model(tm.normalizer(image.unsqueeze(0).to(next(tm.model.parameters()).device)))
+    for h in hooks:
+        h.remove()
+    out = []
+    for name, act in captured.items():
+        maps = act[0].float().cpu()  # (K, H, W)
+        k = min(limit, maps.shape[0])
+        cols = min(16, k)
+        rows = -(-k // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for i in range(k):
+            axes.flat[i].imshow(maps[i].numpy(), cmap="viridis")
+        fig.suptitle(f"{name}: {k} of {maps.shape[0]} feature maps ({maps.shape[1]}x{maps.shape[2]})")
+        out.append((name, _png(fig)))
+    return out
+
+
+def _summary_table(tm: TrainedModel) -> str:
+    s = summarize(tm.model.spec)
+    head = ["#", "name", "layer", "output", "params", "neurons", "connections", "MACs", "RF"]
+    rows = []
+    for i, layer in enumerate(s.layers, 1):
+        rf = layer.receptive_field
+        rows.append([i, layer.name, layer.description, "×".join(map(str, layer.output)), f"{layer.params:,}",
+                     f"{layer.neurons:,}", f"{layer.connections:,}", f"{layer.macs:,}",
+                     rf if isinstance(rf, int) else "×".join(map(str, rf))])
+    t = s.totals
+    rows.append(["", "total", "", "", f"{t['params']:,}", f"{t['neurons']:,}", f"{t['connections']:,}",
+                 f"{t['macs']:,}", ""])
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{cells}</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+td:nth-child(2),td:nth-child(3){text-align:left}img{max-width:100%;margin:0.5em 0}
+section{margin-bottom:2em}h2{border-bottom:1px solid #ddd}.k{color:#666}"""
+
+
+def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str | None = None, data_dir=None,
+                 image_index: int = 0, split: str = "test") -> Path:
+    """Write ``report.html`` (and PNGs in ``report/``) for a run directory; returns the HTML path."""
+    run = Path(run)
+    tm = load(run)
+    name = dataset or tm.meta.get("dataset")
+    if not name:
+        raise CnnkitError("the run does not record its dataset: pass --dataset")
+    data = load_dataset(name, data_dir, input_shape=tm.input_shape)[split]
+    images = tm.prepare(data.images)
+    if not 0 <= image_index < len(images):
+        raise CnnkitError(f"--image-index must be in 0..{len(images) - 1}, got {image_index}")
+    probs = predict_proba(tm.model, tm.normalizer, images)
+    m = classification_metrics(probs, data.labels, tm.classes)
+    conf, pred = probs.max(1)
+    wrong = (pred != data.labels).nonzero().flatten()
+    wrong = wrong[conf[wrong].argsort(descending=True)]
+    figures: list[tuple[str, str, bytes]] = []  # (section, title, png)
+    history = read_history(run)
+    if history:
+        figures.append(("curves", "learning curves", learning_curves({run.name: history})))
+    figures.append(("confusion", "confusion matrix", confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
+    if len(wrong):
+        figures.append(("misclassified", "misclassified images",
+                        gallery(images[wrong], data.labels[wrong].tolist(), pred[wrong].tolist(),
+                                conf[wrong].tolist(), tm.classes)))
+    figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
+    f = filters_figure(tm.model)
+    if f is not None:
+        figures.append(("filters", "first-layer filters", f))
+    for layer, png in feature_maps(tm, images[image_index]):
+        figures.append(("feature-maps", f"feature maps of {layer}", png))
+
+    html_path = Path(out) if out else run / "report.html"
+    png_dir = html_path.parent / "report"
+    png_dir.mkdir(parents=True, exist_ok=True)
+    for i, (section, title, png) in enumerate(figures):
+        (png_dir / f"{i:02d}-{section}-{title.split()[-1]}.png").write_bytes(png)
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    facts = [("model", tm.model.spec.name), ("dataset", f"{name} ({split}, {m['n']:,} images)"),
+             ("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)"),
+             ("top-5 error", f"{100 * m['top5_error']:.2f}%")]
+    if "train_seconds" in summary:
+        facts.append(("training", f"{summary.get('epochs')} epochs, {summary['train_seconds']:.1f} s"))
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>cnnkit report: {html.escape(run.name)}"
+             f"</title><style>{CSS}</style></head><body><h1>cnnkit report: {html.escape(run.name)}</h1>",
+             "<section id='summary'><h2>Summary</h2><p>" +
+             "<br>".join(f"<span class='k'>{k}:</span> {html.escape(str(v))}" for k, v in facts) + "</p>" +
+             _summary_table(tm) + "</section>"]
+    current = None
+    for section, title, png in figures:
+        if section != current:
+            if current is not None:
+                parts.append("</section>")
+            parts.append(f"<section id='{section}'><h2>{html.escape(title.capitalize())}</h2>")
+            current = section
+        elif section == "feature-maps":
+            parts.append(f"<h3>{html.escape(title)}</h3>")
+        parts.append(_img(png, title))
+    if current is not None:
+        parts.append("</section>")
+    if image_index is not None:
+        parts.append(f"<p class='k'>Feature maps are of test image {image_index} "
+                     f"(class {html.escape(tm.classes[int(data.labels[image_index])])}).</p>")
+    parts.append("</body></html>")
+    html_path.write_text("".join(parts))
+    return html_path
+
+
+def compare(runs, out: str | Path) -> tuple[Path, list[dict]]:
+    """Overlay the learning curves of several runs in one figure; return it and a table of final figures."""
+    histories, table = {}, []
+    for r in runs:
+        p = Path(r)
+        h = read_history(p)
+        if not h:
+            raise CnnkitError(f"{p} has no metrics.jsonl: is it a cnnkit run directory?")
+        label = p.name
+        while label in histories:
+            label += "'"
+        histories[label] = h
+        s = json.loads((p / "summary.json").read_text()) if (p / "summary.json").exists() else {}
+        table.append({"run": str(p), "epochs": len(h), "final_train_loss": h[-1]["train_loss"],
+                      "final_val_top1_error": h[-1].get("val_top1_error"),
+                      "test_top1_error": s.get("test_top1_error"), "train_seconds": s.get("train_seconds")})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(learning_curves(histories))
+    return out, table
