@@ -50,3 +50,28 @@ def test_subsample_and_maxout():
     assert out[0, 0].unique().tolist() == [4.0] and out[0, 1].unique().tolist() == [9.0]
     m = Maxout(2)
     assert m(torch.tensor([[1.0, 5.0, -1.0, -2.0]])).tolist() == [[5.0, -1.0]]
+
+
+def test_activation_moved_after_max_pooling_is_exact():
+    import cnnkit
+
+    base = {"input": [3, 12, 12], "layers": [
+        {"type": "conv", "filters": 4, "size": 3, "pad": 1, "batchnorm": True, "activation": "leaky_relu"},
+        {"type": "maxpool", "size": 3, "stride": 2, "ceil_mode": True}, "FC-5"]}
+    plain = {"input": [3, 12, 12], "layers": [
+        {"type": "conv", "filters": 4, "size": 3, "pad": 1, "batchnorm": True}, {"type": "leaky_relu"},
+        {"type": "maxpool", "size": 3, "stride": 2, "ceil_mode": True}, "FC-5"]}
+    torch.manual_seed(0)
+    a = cnnkit.build(base).train()
+    b = cnnkit.build(plain).train()
+    assert isinstance(a.features.pool1.act, torch.nn.LeakyReLU)  # the optimisation took place
+    with torch.no_grad():  # same parameters, in the same order
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            pb.copy_(pa)
+    x = torch.randn(4, 3, 12, 12)
+    ya, yb = a(x), b(x)
+    torch.testing.assert_close(ya, yb)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad)

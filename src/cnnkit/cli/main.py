@@ -70,6 +70,7 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("model", nargs="?", help="zoo name or spec file (optional with --resume or --config)")
     p.add_argument("--config", help="YAML/JSON file of training options (same keys as the flags)")
+    p.add_argument("--recipe", help="a named recipe layered over the model's defaults, e.g. fast")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     skip = {"model"}
@@ -92,8 +93,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from cnnkit.train import train
 
     options = {k: v for k, v in vars(args).items()
-               if k not in ("command", "model", "config", "resume", "quiet")}
-    train(args.model, config=args.config, resume=args.resume, quiet=args.quiet, **options)
+               if k not in ("command", "model", "config", "recipe", "resume", "quiet")}
+    train(args.model, config=args.config, recipe=args.recipe, resume=args.resume, quiet=args.quiet, **options)
     return 0
 
 

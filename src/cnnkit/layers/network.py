@@ -20,7 +20,7 @@ from torch import nn
 from cnnkit.errors import CnnkitError
 from cnnkit.inspect import block_input_shapes, summarize
 from cnnkit.inspect.summary import FLAT
-from cnnkit.layers.build import build_layer
+from cnnkit.layers.build import build_layer, build_sequence
 from cnnkit.spec import LayerSpec, ModelSpec
 
 #: Refuse to allocate beyond this: 4 GiB of float32 weights, far above VGG-E's 144M.
@@ -49,17 +49,14 @@ class CNN(nn.Module):
         self.spec = spec
         layers = spec.layers
         self.output_softmax = layers[-1].type == "softmax"
-        shapes = block_input_shapes(layers, spec.input)
         cut = _split_point(layers)
+        body = layers[:-1] if self.output_softmax else layers
+        modules = build_sequence(body, spec.input)
+        if self.output_softmax:
+            modules[layers[-1].name] = nn.Identity()  # folded into the loss; see the module docstring
         features, classifier = OrderedDict(), OrderedDict()
-        flat = False
-        for i, (layer, shape) in enumerate(zip(layers, shapes)):
-            if i == len(layers) - 1 and self.output_softmax:
-                module: nn.Module = nn.Identity()  # folded into the loss; see the module docstring
-            else:
-                module = build_layer(layer, shape, flat)
-            flat = flat or layer.type in FLAT
-            (features if i < cut else classifier)[layer.name] = module
+        for i, (name, module) in enumerate(modules.items()):
+            (features if i < cut else classifier)[name] = module
         self.features = nn.Sequential(features)
         self.classifier = nn.Sequential(classifier)
 

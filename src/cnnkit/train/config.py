@@ -58,6 +58,7 @@ class TrainConfig:
     limit_test: int = 0
     strict: bool = False  # refuse unreadable images instead of skipping them
     ensemble: int = 1  # train this many seeds in turn into member-1..N of one run directory
+    channels_last: bool = False  # NHWC memory format: faster convolutions on CPU (oneDNN) and GPU
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,17 +164,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_config(model: str | None = None, overrides: dict[str, Any] | None = None,
-                   config_file: str | Path | None = None) -> TrainConfig:
-    """Defaults -> model recipe -> config file -> explicit overrides."""
-    from cnnkit.train.recipes import recipe_for
+                   config_file: str | Path | None = None, recipe: str | None = None) -> TrainConfig:
+    """Defaults -> model recipe -> named recipe -> config file -> explicit overrides."""
+    from cnnkit.train.recipes import named_recipe, recipe_for
 
     file_values = load_config_file(config_file) if config_file else {}
+    recipe_values = load_config_file(named_recipe(recipe)) if recipe else {}
     overrides = dict(overrides or {})
-    model = model or overrides.get("model") or file_values.get("model")
+    model = model or overrides.get("model") or file_values.get("model") or recipe_values.get("model")
     if not model:
         raise CnnkitError("no model given: name a zoo model or a spec file")
     cfg = TrainConfig(model=str(model))
     cfg = merge(cfg, recipe_for(str(model)), f"recipe for {model}")
+    if recipe_values:
+        cfg = merge(cfg, {k: v for k, v in recipe_values.items() if k != "model"}, f"recipe {recipe}")
     if file_values:
         cfg = merge(cfg, file_values, f"config file {config_file}")
     cfg = merge(cfg, {"model": str(model), **overrides}, "options")

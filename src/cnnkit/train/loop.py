@@ -95,6 +95,8 @@ class Trainer:
             y = data.labels[idx]
             if self.augmenter:
                 x = self.augmenter(x, self.aug_gen)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
             out = model(x)
             loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)

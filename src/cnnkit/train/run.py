@@ -282,12 +282,14 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int]) -> Prepare
 
 # ------------------------------------------------------------------ entry point
 def train(model: Any = None, dataset: str | None = None, *, config: str | Path | None = None,
-          resume: str | Path | None = None, quiet: bool = False, callbacks: list[Callback] | None = None,
-          **overrides) -> RunResult:
+          recipe: str | None = None, resume: str | Path | None = None, quiet: bool = False,
+          callbacks: list[Callback] | None = None, **overrides) -> RunResult:
     """Train a model; see :class:`~cnnkit.train.config.TrainConfig` for the options.
 
     ``cnnkit.train("lenet5", "mnist", epochs=3, out="runs/quick")``; pass
     ``resume="runs/quick"`` to continue an interrupted run where it stopped.
+    ``recipe="fast"`` layers a named recipe (``cnnkit/recipes/fast.yaml``)
+    over the model's defaults, under ``config`` and the keyword options.
     """
     if dataset is not None:
         overrides["dataset"] = dataset
@@ -296,7 +298,8 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
         out = Path(resume)
     elif resume is not None and not (Path(resume) / "checkpoint.safetensors").exists():
         # killed before it wrote anything: start afresh in the same directory with the options given
-        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config)
+        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config,
+                             recipe)
         out = Path(resume)
         cfg.out = str(out)
     elif resume is not None:
@@ -304,7 +307,8 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     else:
         if model is None and "model" not in overrides and config is None:
             raise CnnkitError("no model given: name a zoo model or a spec file")
-        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config)
+        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config,
+                             recipe)
         if not cfg.dataset:
             raise CnnkitError(f"no dataset given for {cfg.model}: pass --dataset (e.g. mnist, cifar10, "
                               f"folder:PATH)")
@@ -341,6 +345,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunRes
     normalizer = Normalizer.fit(cfg.preprocess, data.train)
     augmenter = Augmenter.build(cfg.augment, normalizer(data.train.images[:10_000]))
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     normalizer.to(device)
     train_d = data.train.to(device)
     val_d = data.val.to(device) if data.val is not None else None
