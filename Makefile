@@ -13,6 +13,7 @@ run: setup
 	.venv/bin/cnnkit train lenet5 --dataset mnist
 
 test: setup
+	@bash scripts/setup-browser.sh
 	.venv/bin/ruff check src tests bench
 	.venv/bin/python -m pytest
 

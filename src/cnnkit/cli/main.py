@@ -268,6 +268,119 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_for_transfer(run: str, dataset: str, data_dir, limit_train: int, limit_test: int):
+    from cnnkit.data import load_dataset
+    from cnnkit.train.artifacts import load
+
+    tm = load(run)
+    ds = load_dataset(dataset, data_dir, input_shape=tm.input_shape)
+    splits = {}
+    for name, limit in (("train", limit_train), ("test", limit_test)):
+        d = ds[name]
+        n = min(limit, len(d)) if limit else len(d)
+        splits[name] = (tm.prepare(d.images[:n]), d.labels[:n])
+    return tm, ds, splits
+
+
+def _configure_features(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="trained run directory (or imported weights)")
+    p.add_argument("--dataset", required=True, help="dataset whose images to pass through the network")
+    p.add_argument("--layer", help="layer whose activations to keep (default: the penultimate)")
+    p.add_argument("--out", required=True, help="output .npz (train_features, train_labels, test_*, classes)")
+    p.add_argument("--data-dir")
+    p.add_argument("--limit-train", type=int, default=0)
+    p.add_argument("--limit-test", type=int, default=0)
+
+
+def _run_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnkit.transfer import extract_features
+
+    tm, ds, splits = _load_for_transfer(args.run, args.dataset, args.data_dir, args.limit_train, args.limit_test)
+    arrays = {"classes": np.array(ds.classes)}
+    for name, (x, y) in splits.items():
+        arrays[f"{name}_features"] = extract_features(tm, x, args.layer)
+        arrays[f"{name}_labels"] = y.numpy()
+    np.savez(args.out, **arrays)
+    shape = arrays["train_features"].shape
+    print(f"wrote {args.out}: {shape[0]:,} train and {len(arrays['test_labels']):,} test feature vectors "
+          f"of {shape[1]:,} values")
+    return 0
+
+
+def _configure_transfer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="trained run directory (or imported weights)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--classifier", choices=("svm", "logreg"), default="svm")
+    p.add_argument("--layer", help="layer whose activations are the features (default: the penultimate)")
+    p.add_argument("--data-dir")
+    p.add_argument("--limit-train", type=int, default=0)
+    p.add_argument("--limit-test", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
+def _run_transfer(args: argparse.Namespace) -> int:
+    from cnnkit.transfer import transfer_classify
+
+    tm, ds, splits = _load_for_transfer(args.run, args.dataset, args.data_dir, args.limit_train, args.limit_test)
+    r = transfer_classify(tm, *splits["train"], *splits["test"], args.classifier, args.layer)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"{args.classifier} on {r['features']:,} features of layer {r['layer']} ({r['n_train']:,} training "
+              f"images): test top-1 error {100 * r['top1_error']:.2f}% ({r['errors']:,} of {r['n']:,}), "
+              f"top-5 {100 * r['top5_error']:.2f}%")
+    return 0
+
+
+def _configure_finetune(p: argparse.ArgumentParser) -> None:
+    from cnnkit.transfer.finetune import DEFAULT_STAGES
+
+    p.add_argument("run", help="pretrained run directory (or imported weights)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--stages", default=DEFAULT_STAGES,
+                   help=f"comma list of WHAT:EPOCHS:LR, WHAT = head, topN or all (default {DEFAULT_STAGES})")
+    p.add_argument("--out", help="run directory to write")
+    p.add_argument("--data-dir")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--augment")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit-train", type=int)
+    p.add_argument("--limit-test", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--quiet", action="store_true")
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from cnnkit.transfer import finetune
+
+    s = finetune(args.run, args.dataset, args.stages, args.out, quiet=args.quiet, data_dir=args.data_dir,
+                 batch_size=args.batch_size, augment=args.augment, seed=args.seed, limit_train=args.limit_train,
+                 limit_test=args.limit_test, device=args.device)
+    for st in s["stages"]:
+        err = f", test error {100 * st['test_top1_error']:.2f}%" if "test_top1_error" in st else ""
+        print(f"stage {st['stage']} ({st['what']}, {st['trainable_params']:,} trainable){err}")
+    print(f"fine-tuned model saved to {s['run']}")
+    return 0
+
+
+def _configure_import(p: argparse.ArgumentParser) -> None:
+    from cnnkit.transfer.weights import SUPPORTED
+
+    p.add_argument("file", help="a torchvision-format state dict (.pth, read with weights_only=True) or .safetensors")
+    p.add_argument("--model", required=True, help=f"zoo model the weights are for ({', '.join(SUPPORTED)})")
+    p.add_argument("--out", required=True, help="run directory to write")
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from cnnkit.transfer import import_weights
+
+    out = import_weights(args.file, args.model, args.out)
+    print(f"imported {args.file} into {out} ({args.model})")
+    return 0
+
+
 def torch_bincount(labels, k: int) -> list[int]:
     import torch
 
@@ -286,6 +399,11 @@ SUBCOMMANDS = {
                  _run_ensemble),
     "report": ("write a self-contained HTML report with figures for a run", _configure_report, _run_report),
     "compare": ("overlay the learning curves of several runs", _configure_compare, _run_compare),
+    "features": ("save a layer's activations for every image (feature reuse)", _configure_features, _run_features),
+    "transfer": ("train an SVM or softmax classifier on a network's features", _configure_transfer, _run_transfer),
+    "finetune": ("fine-tune a trained network on a new dataset in stages", _configure_finetune, _run_finetune),
+    "import-weights": ("import torchvision-format pretrained weights into a zoo model", _configure_import,
+                       _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
 }
 

@@ -30,8 +30,8 @@ class ImageData:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (N, C, H, W), got "
+        if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
+            raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (or float32) (N, C, H, W), got "
                               f"{self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.shape != (self.images.shape[0],):
             raise CnnkitError(f"{self.name or 'dataset'}: {self.images.shape[0]:,} images but "
@@ -56,10 +56,11 @@ class ImageData:
     def channel_stats(self, chunk: int = 8192) -> tuple[list[float], list[float]]:
         """Per-channel mean and standard deviation of the pixels, scaled to [0, 1]."""
         c = self.images.shape[1]
+        scale = 255.0 if self.images.dtype == torch.uint8 else 1.0
         s = torch.zeros(c, dtype=torch.float64)
         s2 = torch.zeros(c, dtype=torch.float64)
         for i in range(0, len(self), chunk):
-            x = self.images[i:i + chunk].to(torch.float64) / 255.0
+            x = self.images[i:i + chunk].to(torch.float64) / scale
             s += x.sum(dim=(0, 2, 3))
             s2 += (x * x).sum(dim=(0, 2, 3))
         n = len(self) * self.images.shape[2] * self.images.shape[3]
@@ -145,7 +146,8 @@ def convert_channels(x: torch.Tensor, c: int) -> torch.Tensor:
         return x.expand(-1, c, -1, -1).contiguous()
     if c == 1:  # ITU-R 601 luma, as Pillow's convert("L")
         w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
-        return (x[:, :3].float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        luma = (x[:, :3].float() * w).sum(1, keepdim=True)
+        return luma.round().clamp(0, 255).to(torch.uint8) if x.dtype == torch.uint8 else luma
     if have > c:
         return x[:, :c].contiguous()
     raise CnnkitError(f"cannot convert {have}-channel images to {c} channels")
@@ -158,9 +160,10 @@ def resize_uint8(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     scale = min(h / th, w / tw)
     ch, cw = round(th * scale), round(tw * scale)
     top, left = (h - ch) // 2, (w - cw) // 2
+    dtype = x.dtype
     x = x[:, :, top:top + ch, left:left + cw].float()
     x = F.interpolate(x, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8)
+    return x.round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else x
 
 
 def split(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:

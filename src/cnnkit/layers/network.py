@@ -60,6 +60,17 @@ class CNN(nn.Module):
         self.features = nn.Sequential(features)
         self.classifier = nn.Sequential(classifier)
 
+    #: names of top-level layers kept in eval mode (frozen batch-norm statistics); see :meth:`train`
+    frozen: frozenset[str] = frozenset()
+
+    def train(self, mode: bool = True) -> CNN:
+        """Like ``nn.Module.train``, but frozen layers stay in eval mode so their BN statistics are kept."""
+        super().train(mode)
+        for name, module in [*self.features.named_children(), *self.classifier.named_children()]:
+            if name in self.frozen:
+                module.eval()
+        return self
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return self.spec.input

@@ -71,3 +71,21 @@ def caffenet() -> dict:
                 published={"params": 62_357_608})
 def zfnet() -> dict:
     return alexnet_family(CFGS["zfnet"])
+
+
+@register_model("alexnet-owt", description="AlexNet as torchvision builds it: 64-192-384-256-256, no LRN, no groups",
+                source="Krizhevsky 2014, 'One weird trick for parallelizing CNNs'; torchvision alexnet",
+                published={"params": 61_100_840})
+def alexnet_owt() -> dict:
+    # 224 input with pad 2 gives (224 - 11 + 4) / 4 + 1 = 55.25: the port rounds down, as torchvision does
+    conv = lambda name, k, f, **kw: {"type": "conv", "name": name, "filters": k, "size": f, "pad": f // 2,  # noqa: E731
+                                     "activation": "relu", **kw}
+    pool = lambda name: {"type": "maxpool", "name": name, "size": 3, "stride": 2}  # noqa: E731
+    return {"input": [3, 224, 224], "layers": [
+        conv("conv1", 64, 11, stride=4, pad=2, floor=True), pool("pool1"),
+        conv("conv2", 192, 5), pool("pool2"),
+        conv("conv3", 384, 3), conv("conv4", 256, 3), conv("conv5", 256, 3), pool("pool5"),
+        {"type": "dropout", "name": "drop6"}, {"type": "fc", "name": "fc6", "units": 4096, "activation": "relu"},
+        {"type": "dropout", "name": "drop7"}, {"type": "fc", "name": "fc7", "units": 4096, "activation": "relu"},
+        {"type": "fc", "name": "fc8", "units": 1000}, {"type": "softmax", "name": "prob"},
+    ]}

@@ -35,6 +35,7 @@ MODEL_RECIPES = {
     "alexnet": ALEXNET,
     "caffenet": ALEXNET,
     "zfnet": ALEXNET,
+    "alexnet-owt": ALEXNET,
     "googlenet": IMAGENET_RESNET,
     "resnet18": IMAGENET_RESNET,
     "resnet34": IMAGENET_RESNET,

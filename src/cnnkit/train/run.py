@@ -339,24 +339,11 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunRes
     Augmenter.build(cfg.augment)  # a typo fails now, before any data is loaded
     data = prepare_data(cfg, spec.input)
     spec = with_num_classes(spec, len(data.classes))
-    torch.manual_seed(cfg.seed)
-    model = build_from_spec(spec)
-    initialize(model, cfg.init)
-    normalizer = Normalizer.fit(cfg.preprocess, data.train)
-    augmenter = Augmenter.build(cfg.augment, normalizer(data.train.images[:10_000]))
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    normalizer.to(device)
+    cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
+    trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []))
     train_d = data.train.to(device)
     val_d = data.val.to(device) if data.val is not None else None
     test_d = data.test.to(device) if data.test is not None else None
-    steps = -(-len(train_d) // cfg.batch_size)
-    data_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
-    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
-                      data_gen, aug_gen, cbs + list(callbacks or []))
     run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape)
     trainer.callbacks.insert(0, RunWriter(run))
     state = FitState()
@@ -396,6 +383,32 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunRes
               f"{summary['test_n']:,}), top-5 {100 * summary['test_top5_error']:.2f}%, "
               f"{summary['train_seconds']:.1f}s of training; saved to {out}", flush=True)
     return RunResult(out, summary, state.history)
+
+
+def make_trainer(cfg: TrainConfig, spec, train: ImageData, device: torch.device,
+                 callbacks: list[Callback] | None = None, model: torch.nn.Module | None = None,
+                 normalizer: Normalizer | None = None) -> Trainer:
+    """All the parts of a fit, from a config: seeded model, normaliser, augmenter, optimizer, schedule.
+
+    ``model`` / ``normalizer`` may be given (fine-tuning a trained network); only
+    parameters that require gradients are optimised.
+    """
+    torch.manual_seed(cfg.seed)
+    if model is None:
+        model = build_from_spec(spec)
+        initialize(model, cfg.init)
+    if normalizer is None:
+        normalizer = Normalizer.fit(cfg.preprocess, train)
+    augmenter = Augmenter.build(cfg.augment, normalizer(train.images[:10_000]))
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    normalizer.to(device)
+    steps = -(-len(train) // cfg.batch_size)
+    data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+    return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
+                   data_gen, aug_gen, list(callbacks or []))
 
 
 def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:

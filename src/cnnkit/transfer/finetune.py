@@ -1,0 +1,147 @@
+"""Staged fine-tuning, the five steps of the notes as a schedule.
+
+1. take a network pretrained on a similar problem; 2. put a new head on it
+(``reset_classifier``); 3. freeze the base and train the head; 4. unfreeze the
+top N layers; 5. train them jointly with the head at a lower learning rate.
+A stage is ``WHAT:EPOCHS:LR`` with WHAT = ``head``, ``topN`` or ``all``.
+Frozen layers get no gradient, no optimizer state, and keep their batch-norm
+statistics (they stay in eval mode).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.metrics import classification_metrics, predict_logits
+from cnnkit.layers import CNN
+from cnnkit.spec import spec_to_data
+from cnnkit.train.artifacts import load, model_tensors, save_weights, versions
+from cnnkit.train.checkpoint import save_json, write_atomic
+from cnnkit.train.config import TrainConfig, validate
+from cnnkit.train.loop import FitState
+
+DEFAULT_STAGES = "head:3:0.01,top2:3:0.001"
+
+
+@dataclass(frozen=True)
+class Stage:
+    what: str  # "head", "all", or "top<N>"
+    epochs: int
+    lr: float
+
+    @property
+    def top(self) -> int | None:
+        return int(self.what[3:]) if self.what.startswith("top") else None
+
+
+def parse_stages(text: str) -> list[Stage]:
+    stages = []
+    for item in (text or "").split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 3:
+            raise CnnkitError(f"stage {item.strip()!r} must be WHAT:EPOCHS:LR, e.g. head:3:0.01 or top2:3:0.001")
+        what, epochs, lr = parts
+        what = what.lower()
+        if not (what in ("head", "all") or (what.startswith("top") and what[3:].isdigit() and int(what[3:]) > 0)):
+            raise CnnkitError(f"stage {item.strip()!r}: WHAT must be head, all or topN (N >= 1)")
+        try:
+            stage = Stage(what, int(epochs), float(lr))
+        except ValueError:
+            raise CnnkitError(f"stage {item.strip()!r}: EPOCHS must be a whole number and LR a number") from None
+        if stage.epochs < 1 or stage.lr <= 0:
+            raise CnnkitError(f"stage {item.strip()!r}: EPOCHS and LR must be positive")
+        stages.append(stage)
+    if not stages:
+        raise CnnkitError("give at least one fine-tuning stage")
+    return stages
+
+
+def parametric_layers(model: CNN) -> list[str]:
+    """Top-level layers with parameters, input to output."""
+    return [n for n, m in [*model.features.named_children(), *model.classifier.named_children()]
+            if any(True for _ in m.parameters())]
+
+
+def freeze_except(model: CNN, trainable: set[str]) -> None:
+    """Only the named top-level layers learn; the rest get no gradients and keep their BN statistics."""
+    names = [*model.features._modules, *model.classifier._modules]
+    for name in names:
+        module = model.features._modules.get(name) or model.classifier._modules[name]
+        for p in module.parameters():
+            p.requires_grad_(name in trainable)
+    model.frozen = frozenset(n for n in names if n not in trainable)
+
+
+def trainable_for(model: CNN, stage: Stage) -> set[str]:
+    layers = parametric_layers(model)
+    head, base = layers[-1], layers[:-1]
+    if stage.what == "all":
+        return set(layers)
+    if stage.what == "head":
+        return {head}
+    if stage.top > len(base):
+        raise CnnkitError(f"stage {stage.what}: the base has only {len(base)} layers with weights")
+    return {head, *base[len(base) - stage.top:]}
+
+
+def finetune(run, dataset: str, stages: str | list[Stage] = DEFAULT_STAGES, out: str | Path | None = None, *,
+             quiet: bool = False, **options) -> dict:
+    """Fine-tune a trained run on ``dataset`` through ``stages``; writes a run directory, returns its summary."""
+    from cnnkit.train.run import EpochPrinter, RunLock, make_trainer, pick_device, prepare_data
+
+    stages = parse_stages(stages) if isinstance(stages, str) else list(stages)
+    tm = load(run)
+    cfg = validate(replace(TrainConfig(model=tm.model.spec.name, dataset=dataset, preprocess="standardize",
+                                       weight_decay=5e-4, momentum=0.9),
+                           **{k: v for k, v in options.items() if v is not None}))
+    device = pick_device(cfg.device)
+    data = prepare_data(cfg, tm.input_shape)
+    model = tm.model
+    model.reset_classifier(len(data.classes))
+    out = Path(out or f"runs/{Path(run).name}-finetuned-{dataset.replace('folder:', '').replace('/', '_')}")
+    if (out / "model.safetensors").exists():
+        raise CnnkitError(f"{out} already holds a run; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    history, results = [], []
+    test = data.test.to(device) if data.test is not None else None
+    with RunLock(out):
+        for k, stage in enumerate(stages, 1):
+            freeze_except(model, trainable_for(model, stage))
+            stage_cfg = replace(cfg, epochs=stage.epochs, lr=stage.lr, seed=cfg.seed + k - 1)
+            callbacks = [] if quiet else [EpochPrinter(stage.epochs)]
+            trainer = make_trainer(stage_cfg, model.spec, data.train, device, callbacks, model=model,
+                                   normalizer=tm.normalizer)
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            if not quiet:
+                print(f"stage {k}: {stage.what}, {stage.epochs} epochs at LR {stage.lr:g} "
+                      f"({trainable:,} trainable parameters)", flush=True)
+            start = time.perf_counter()
+            state = trainer.fit(data.train.to(device), None, None, FitState())
+            for row in state.history:
+                history.append({**row, "stage": k})
+            entry = {"stage": k, "what": stage.what, "epochs": stage.epochs, "lr": stage.lr,
+                     "trainable_params": trainable, "seconds": round(time.perf_counter() - start, 3)}
+            if test is not None:
+                m = classification_metrics(predict_logits(model, tm.normalizer, test.images), test.labels,
+                                           data.classes)
+                entry.update(test_top1_error=m["top1_error"], test_top5_error=m["top5_error"], test_errors=m["errors"])
+            results.append(entry)
+        freeze_except(model, set(parametric_layers(model)))  # saved unfrozen
+        meta = {"spec": spec_to_data(model.spec),
+                "classes": data.classes, "dataset": data.name, "normalizer": tm.normalizer.describe(),
+                "source_shape": list(data.source_shape), "finetuned_from": str(run), "versions": versions()}
+        save_weights(out / "model.safetensors", model_tensors(model, tm.normalizer), meta)
+        write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
+        summary = {"run": str(out), "from": str(run), "dataset": data.name, "stages": results}
+        if results and "test_top1_error" in results[-1]:
+            summary.update({k: results[-1][k] for k in ("test_top1_error", "test_top5_error", "test_errors")})
+            summary["test_n"] = len(test)
+        save_json(out / "summary.json", summary)
+    return summary
+
+
+__all__ = ["DEFAULT_STAGES", "Stage", "finetune", "freeze_except", "parse_stages"]
