@@ -50,6 +50,21 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         return replace(self, images=self.images[index], labels=self.labels[index])
 
+    def select_classes(self, keep: list[int], per_class: int = 0, seed: int = 0) -> ImageData:
+        """Only the classes ``keep`` (relabelled 0..k-1), optionally ``per_class`` seeded samples of each."""
+        g = torch.Generator().manual_seed(seed)
+        parts = []
+        for new, old in enumerate(keep):
+            idx = (self.labels == old).nonzero().flatten()
+            if per_class:
+                idx = idx[torch.randperm(len(idx), generator=g)[:per_class]].sort().values
+            parts.append((idx, new))
+        index = torch.cat([i for i, _ in parts])
+        labels = torch.cat([torch.full((len(i),), new, dtype=torch.long) for i, new in parts])
+        order = index.argsort()
+        return replace(self, images=self.images[index[order]], labels=labels[order],
+                       classes=[self.classes[k] for k in keep])
+
     def to(self, device) -> ImageData:
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 

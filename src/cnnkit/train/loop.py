@@ -65,6 +65,10 @@ class Trainer:
     data_gen: torch.Generator  # shuffling order
     aug_gen: torch.Generator  # augmentation randomness
     callbacks: list[Callback] = field(default_factory=list)
+    # data-parallel training (torchrun): this process's rank, the world size, and the DDP-wrapped model
+    rank: int = 0
+    world: int = 1
+    parallel_model: nn.Module | None = None
     stop_requested: bool = False  # set by a signal handler; honoured between steps
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
 
@@ -91,6 +95,8 @@ class Trainer:
         start = time.perf_counter() - (partial["seconds"] if partial else 0.0)
         for i in range(first, batches):
             idx = order[i * b:(i + 1) * b]
+            if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
+                idx = idx[self.rank::self.world]
             x = self.normalizer(data.images[idx])  # (B, C, H, W) float
             y = data.labels[idx]
             if self.augmenter:
@@ -98,7 +104,7 @@ class Trainer:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
-            out = model(x)
+            out = (self.parallel_model or model)(x)
             loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -115,6 +121,12 @@ class Trainer:
         if data.images.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        if self.world > 1:  # every rank saw a disjoint share: add them up
+            import torch.distributed as dist
+
+            sums = torch.stack([total_loss.double(), correct.double()])
+            dist.all_reduce(sums)
+            total_loss, correct = sums[0], sums[1].long()
         train_loss = float(total_loss) / n
         if not math.isfinite(train_loss):
             raise CnnkitError(f"the training loss became {train_loss} in epoch {state.epoch + 1} "

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from cnnkit.data import load_dataset
+from cnnkit.data import Dataset, load_dataset
 from cnnkit.data.augment import Augmenter, default_preset
 from cnnkit.data.preprocess import Normalizer
 from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, split
@@ -31,9 +31,11 @@ from cnnkit.evaluate.metrics import classification_metrics, predict_logits
 from cnnkit.layers import build_from_spec, with_num_classes
 from cnnkit.models import resolve_spec
 from cnnkit.spec import spec_to_data
+from cnnkit.train import distributed
 from cnnkit.train.artifacts import model_tensors, read_weights, save_weights, versions
 from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, save_json, write_atomic
 from cnnkit.train.config import TrainConfig, resolve_config, validate
+from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
 from cnnkit.train.optim import initialize, make_optimizer
 from cnnkit.train.schedule import LRSchedule
@@ -156,7 +158,7 @@ class RunContext:
                                     "schedule": t.schedule.state_dict(), "config": self.cfg.to_dict()}})
         save_weights(self.path / "checkpoint.safetensors", tensors, meta, sidecar=False)
 
-    def restore(self, state: FitState) -> None:
+    def restore(self, state: FitState, write: bool = True) -> None:
         tensors, meta = read_weights(self.path / "checkpoint.safetensors")
         ck = meta["checkpoint"]
         t = self.trainer
@@ -174,7 +176,8 @@ class RunContext:
         state.best_val_error = ck["best_val_error"]
         if ck.get("partial"):
             state.partial = dict(ck["partial"], data_gen=tensors["rng.data"])
-        self.write_metrics(state.history)  # metrics always agree with the checkpoint
+        if write:
+            self.write_metrics(state.history)  # metrics always agree with the checkpoint
 
     def write_metrics(self, history: list[dict]) -> None:
         lines = "".join(json.dumps({k: v for k, v in row.items() if k != "best"}) + "\n" for row in history)
@@ -259,8 +262,10 @@ class PreparedData:
     notes: list[str]
 
 
-def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int]) -> PreparedData:
-    ds = load_dataset(cfg.dataset, cfg.data_dir, input_shape=input_shape, seed=cfg.seed, strict=cfg.strict)
+def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Dataset | None = None) -> PreparedData:
+    """Load (or take) the dataset, cut the limits and the validation split, fit images to the model."""
+    ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, input_shape=input_shape,
+                                                    seed=cfg.seed, strict=cfg.strict)
     train = ds["train"]
     test = ds.splits.get("test")
     source = train.shape
@@ -283,15 +288,19 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int]) -> Prepare
 # ------------------------------------------------------------------ entry point
 def train(model: Any = None, dataset: str | None = None, *, config: str | Path | None = None,
           recipe: str | None = None, resume: str | Path | None = None, quiet: bool = False,
-          callbacks: list[Callback] | None = None, **overrides) -> RunResult:
+          callbacks: list[Callback] | None = None, data: Dataset | None = None, **overrides) -> RunResult:
     """Train a model; see :class:`~cnnkit.train.config.TrainConfig` for the options.
 
     ``cnnkit.train("lenet5", "mnist", epochs=3, out="runs/quick")``; pass
     ``resume="runs/quick"`` to continue an interrupted run where it stopped.
     ``recipe="fast"`` layers a named recipe (``cnnkit/recipes/fast.yaml``)
     over the model's defaults, under ``config`` and the keyword options.
+    ``data`` trains on an in-memory :class:`~cnnkit.data.Dataset` (e.g. built
+    with :func:`~cnnkit.data.from_arrays`) instead of a named one.
     """
-    if dataset is not None:
+    if data is not None:
+        overrides["dataset"] = data.name
+    elif dataset is not None:
         overrides["dataset"] = dataset
     if resume is not None and (Path(resume) / "config.json").exists():
         cfg = _resume_config(Path(resume), model, overrides)
@@ -318,26 +327,43 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
                               f"or choose another --out")
         cfg.out = str(out)
     if cfg.ensemble > 1:
+        if data is not None:
+            raise CnnkitError("ensembles train on named datasets; pass dataset= instead of data=")
         return _train_ensemble(cfg, out, quiet, callbacks)
+    world = world_from_env()
+    device = pick_device(cfg.device)
+    if world.size > 1 and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    distributed.init(world, device.type)
+    out = Path(distributed.agree(world, str(out)))
+    cfg.out = str(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CnnkitError(f"cannot create the run directory {out}: {exc.strerror or exc}") from None
-    with RunLock(out):  # before anything slow: a second writer is told at once
-        return _train_locked(cfg, out, quiet, callbacks)
+        if not world.main:  # only rank 0 writes; the others wait until it holds the directory
+            distributed.barrier(world)
+            return _train_locked(cfg, out, True, [], data, device, world)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CnnkitError(f"cannot create the run directory {out}: {exc.strerror or exc}") from None
+        with RunLock(out):  # before anything slow: a second writer is told at once
+            distributed.barrier(world)
+            return _train_locked(cfg, out, quiet, callbacks, data, device, world)
+    finally:
+        distributed.shutdown(world)
 
 
-def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
+def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Dataset | None,
+                  device: torch.device, world: distributed.World) -> RunResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
     spec = resolve_spec(cfg.model)
     if cfg.augment.strip().lower() == "default":
         from cnnkit.train.recipes import recipe_for
 
         cfg.augment = recipe_for(cfg.model).get("augment") or default_preset(spec.input)
     Augmenter.build(cfg.augment)  # a typo fails now, before any data is loaded
-    data = prepare_data(cfg, spec.input)
+    data = prepare_data(cfg, spec.input, given)
     spec = with_num_classes(spec, len(data.classes))
     cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
     trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []))
@@ -345,11 +371,18 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunRes
     val_d = data.val.to(device) if data.val is not None else None
     test_d = data.test.to(device) if data.test is not None else None
     run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape)
-    trainer.callbacks.insert(0, RunWriter(run))
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainer.rank, trainer.world = world.rank, world.size
+        trainer.parallel_model = DistributedDataParallel(
+            trainer.model, device_ids=[device.index] if device.type == "cuda" else None)
+    if world.main:
+        trainer.callbacks.insert(0, RunWriter(run))
     state = FitState()
     if (out / "checkpoint.safetensors").exists():
-        run.restore(state)
-    else:
+        run.restore(state, write=world.main)
+    elif world.main:
         save_json(out / "config.json", cfg.to_dict())
         save_json(out / "spec.json", spec_to_data(spec))
     if not quiet:
@@ -373,11 +406,12 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunRes
             raise CnnkitError(f"out of memory with batch size {cfg.batch_size}; try a smaller --batch-size "
                               f"(the last checkpoint in {out} is intact)") from None
         raise
-    run.save_model("model", state)
-    if val_d is None:
-        run.save_model("best", state)
     summary = _summarize(run, state, test_d, data)
-    save_json(out / "summary.json", summary)
+    if world.main:
+        run.save_model("model", state)
+        if val_d is None:
+            run.save_model("best", state)
+        save_json(out / "summary.json", summary)
     if not quiet and summary.get("test_n"):
         print(f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
               f"{summary['test_n']:,}), top-5 {100 * summary['test_top5_error']:.2f}%, "

@@ -88,18 +88,24 @@ def trainable_for(model: CNN, stage: Stage) -> set[str]:
     return {head, *base[len(base) - stage.top:]}
 
 
-def finetune(run, dataset: str, stages: str | list[Stage] = DEFAULT_STAGES, out: str | Path | None = None, *,
+def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str | Path | None = None, *,
              quiet: bool = False, **options) -> dict:
-    """Fine-tune a trained run on ``dataset`` through ``stages``; writes a run directory, returns its summary."""
+    """Fine-tune a trained run on ``dataset`` (a name, or an in-memory Dataset) through ``stages``.
+
+    Writes a run directory and returns its summary.
+    """
+    from cnnkit.data import Dataset
     from cnnkit.train.run import EpochPrinter, RunLock, make_trainer, pick_device, prepare_data
 
     stages = parse_stages(stages) if isinstance(stages, str) else list(stages)
     tm = load(run)
+    given = dataset if isinstance(dataset, Dataset) else None
+    dataset = given.name if given is not None else dataset
     cfg = validate(replace(TrainConfig(model=tm.model.spec.name, dataset=dataset, preprocess="standardize",
                                        weight_decay=5e-4, momentum=0.9),
                            **{k: v for k, v in options.items() if v is not None}))
     device = pick_device(cfg.device)
-    data = prepare_data(cfg, tm.input_shape)
+    data = prepare_data(cfg, tm.input_shape, given)
     model = tm.model
     model.reset_classifier(len(data.classes))
     out = Path(out or f"runs/{Path(run).name}-finetuned-{dataset.replace('folder:', '').replace('/', '_')}")
