@@ -52,3 +52,13 @@ def test_train_ensemble_members(tmp_path, data_root):
                      epochs=2, batch_size=64, quiet=True, data_dir=str(data_root))
     assert [p.name for p in sorted((tmp_path / "ens").glob("member-*"))] == ["member-1", "member-2"]
     assert len(r.summary["members"]) == 2 and 0 < r.summary["test_top1_error"] < 0.3
+
+
+def test_compiled_inference_matches_eager(run, mnist):
+    from cnnkit.evaluate.metrics import predict_logits
+
+    tm = cnnkit.load(run)
+    images = mnist["test"].images[:300]
+    eager = predict_logits(tm.model, tm.normalizer, images, 100)
+    compiled = predict_logits(tm.model, tm.normalizer, images, 100, compile=True)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)

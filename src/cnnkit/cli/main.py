@@ -104,13 +104,14 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", help="split name (default: test)")
     p.add_argument("--data-dir", help="folder holding the datasets")
     p.add_argument("--tta", help="test-time augmentation, e.g. flip,crops (reported beside plain evaluation)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network first (large test sets)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from cnnkit.evaluate.evaluation import evaluate
 
-    m = evaluate(args.run, args.dataset, args.split, args.data_dir, tta=args.tta)
+    m = evaluate(args.run, args.dataset, args.split, args.data_dir, tta=args.tta, compile=args.compile)
     if args.json:
         print(json.dumps(m))
         return 0

@@ -15,7 +15,7 @@ def _trained(run) -> TrainedModel:
 
 
 def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None, batch_size: int = 1000,
-             device: str = "cpu", tta: str | None = None) -> dict:
+             device: str = "cpu", tta: str | None = None, compile: bool = False) -> dict:
     """Top-1/top-5 error, error count, per-class accuracy and confusion matrix of ``run`` on a split.
 
     With ``tta`` (e.g. ``"flip,crops"``) the result also holds ``tta``: the same
@@ -34,7 +34,7 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
 
         raise CnnkitError(f"{name} has {len(ds.classes)} classes but the model was trained on {len(tm.classes)}")
     images = tm.prepare(data.images).to(device)
-    logits = predict_logits(tm.model, tm.normalizer, images, batch_size)
+    logits = predict_logits(tm.model, tm.normalizer, images, batch_size, compile=compile)
     metrics = classification_metrics(logits, data.labels, tm.classes)
     metrics.update({"dataset": ds.name, "split": split, "run": str(tm.path)})
     if tta:

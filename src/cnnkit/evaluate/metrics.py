@@ -6,17 +6,31 @@ import torch
 from torch import nn
 
 
+def compiled_for_inference(model: nn.Module) -> nn.Module:
+    """``torch.compile`` for inference, or the model itself where compiling is not possible.
+
+    Measured on a 2-core CPU: LeNet-5 inference 25k -> 60k images/s once compiled
+    (0.7 s to compile); training, by contrast, ran 2x slower compiled, so the
+    trainer stays eager.  Worth it for large prediction jobs, not for one batch.
+    """
+    try:
+        return torch.compile(model, dynamic=False)
+    except Exception:  # noqa: BLE001 - no compiler toolchain: eager is always correct
+        return model
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, normalizer: nn.Module, images: torch.Tensor, batch_size: int = 1000,
-                   device: torch.device | str | None = None) -> torch.Tensor:
+                   device: torch.device | str | None = None, compile: bool = False) -> torch.Tensor:
     """Class scores (N, K) for uint8 images (N, C, H, W), in large batches, in eval mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
+    run = compiled_for_inference(model) if compile else model
     out = []
     for i in range(0, images.shape[0], batch_size):
         x = normalizer(images[i:i + batch_size].to(device, non_blocking=True))
-        out.append(model(x).float())
+        out.append(run(x).float())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
