@@ -52,7 +52,7 @@ spec = st.fixed_dictionaries(
     optional={"name": st.text(max_size=5), "bogus": st.integers()})
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(spec)
 def test_every_spec_gives_a_model_or_a_one_line_error(data):
     COUNT["specs"] += 1

@@ -58,8 +58,8 @@ def _run_models(args: argparse.Namespace) -> int:
     for r in rows:
         alias = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
         shape = "x".join(map(str, r["input"]))
-        print(f"{r['name']:<{width}}  {r['params']:>12,} params  {shape:>9}  {r['description']}{alias}")
-        print(f"{'':<{width}}  source: {r['source']}")
+        print(f"{r['name']:<{width}}  {r['params']:>12,} params  {shape:>9}  {r['description']}{alias}"
+              f"  [{r['source']}]")
     return 0
 
 

@@ -101,6 +101,16 @@ def _sequential_names(model: CNN, foreign: dict[str, torch.Tensor]) -> dict[str,
 
 def map_state_dict(model: CNN, foreign: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our state-dict names -> the foreign (torchvision-named) tensors, every name and shape checked."""
+    try:
+        return _map_state_dict(model, foreign)
+    except CnnkitError as exc:
+        if model.spec.name in ("alexnet", "caffenet"):
+            raise CnnkitError(f"{exc} (torchvision's AlexNet is the 1-GPU 'one weird trick' variant: use "
+                              f"--model alexnet-owt)") from None
+        raise
+
+
+def _map_state_dict(model: CNN, foreign: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     foreign = {k: v for k, v in foreign.items() if not k.startswith(SKIP_PREFIXES)}
     name = model.spec.name
     if name.startswith("resnet"):
