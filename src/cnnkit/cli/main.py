@@ -43,12 +43,13 @@ def _configure_models(p: argparse.ArgumentParser) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
+    from cnnkit.inspect import summarize
     from cnnkit.models import get_entry, list_models
 
     rows = []
     for name in list_models():
         e = get_entry(name)
-        params = e.published.get("params")
+        params = summarize(e.spec()).totals["params"]  # exact, and equal to the published count where one exists
         rows.append({"name": name, "aliases": list(e.aliases), "params": params, "input": list(e.spec().input),
                      "dataset": e.dataset, "description": e.description, "source": e.source})
     if args.json:
@@ -277,9 +278,10 @@ def _load_for_transfer(run: str, dataset: str, data_dir, limit_train: int, limit
     ds = load_dataset(dataset, data_dir, input_shape=tm.input_shape)
     splits = {}
     for name, limit in (("train", limit_train), ("test", limit_test)):
-        d = ds[name]
-        n = min(limit, len(d)) if limit else len(d)
-        splits[name] = (tm.prepare(d.images[:n]), d.labels[:n])
+        from cnnkit.data.tensors import sample_indices
+
+        d = ds[name].subset(sample_indices(len(ds[name]), limit))
+        splits[name] = (tm.prepare(d.images), d.labels)
     return tm, ds, splits
 
 

@@ -190,3 +190,10 @@ def split(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, Image
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
     return data.subset(perm[k:].sort().values), data.subset(perm[:k].sort().values)
+
+
+def sample_indices(n: int, k: int, seed: int = 0) -> torch.Tensor:
+    """A fixed random sample of ``k`` of ``n`` indices, in order (all of them if k >= n)."""
+    if k <= 0 or k >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].sort().values

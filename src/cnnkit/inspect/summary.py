@@ -241,7 +241,7 @@ def _pool(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     out = _window(flow, a["size"], a["stride"], a["pad"], rounding_of(a), where)
     window = fh * fw
     kind = {"maxpool": "max pool", "avgpool": "avg pool", "subsample": "subsample"}[layer.type]
-    desc = "global avg pool" if a.get("global") else _describe_window(kind, a)
+    desc = f"global {kind}" if a.get("global") else _describe_window(kind, a)
     stats = LayerStats(layer.name, layer.type, out.shape, neurons=out.size, connections=out.size * window,
                        description=desc)
     if layer.type == "subsample":  # one trainable coefficient and bias per map

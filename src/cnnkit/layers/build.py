@@ -27,6 +27,7 @@ ACTIVATION_FACTORIES: dict[str, Callable[[LayerSpec], nn.Module]] = {
     "leaky_relu": lambda a: nn.LeakyReLU(a["slope"], inplace=True),
     "elu": lambda a: nn.ELU(a["alpha"], inplace=True),
     "tanh": lambda a: nn.Tanh(),
+    "gelu": lambda a: nn.GELU(),
     "scaled_tanh": lambda a: M.ScaledTanh(a["amplitude"], a["slope"]),
     "sigmoid": lambda a: nn.Sigmoid(),
     "maxout": lambda a: M.Maxout(a["pieces"]),

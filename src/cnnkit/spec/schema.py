@@ -144,6 +144,7 @@ ACTIVATIONS: dict[str, dict[str, Field]] = {
     "leaky_relu": {"slope": Field(pos_float, 0.01, doc="negative slope")},
     "elu": {"alpha": Field(pos_float, 1.0)},
     "tanh": {},
+    "gelu": {},
     "scaled_tanh": {  # LeCun 1998: f(a) = A tanh(S a)
         "amplitude": Field(pos_float, 1.7159),
         "slope": Field(pos_float, 2.0 / 3.0),

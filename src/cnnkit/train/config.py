@@ -59,6 +59,7 @@ class TrainConfig:
     strict: bool = False  # refuse unreadable images instead of skipping them
     ensemble: int = 1  # train this many seeds in turn into member-1..N of one run directory
     channels_last: bool = False  # NHWC memory format: faster convolutions on CPU (oneDNN) and GPU
+    tta: str = ""  # test-time augmentation for the final test evaluation (also reported without)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -25,7 +25,7 @@ import torch
 from cnnkit.data import Dataset, load_dataset
 from cnnkit.data.augment import Augmenter, default_preset
 from cnnkit.data.preprocess import Normalizer
-from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, split
+from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, sample_indices, split
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
 from cnnkit.layers import build_from_spec, with_num_classes
@@ -269,10 +269,11 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
     train = ds["train"]
     test = ds.splits.get("test")
     source = train.shape
+    # limits take a fixed random sample (not the first N: image folders are sorted by class)
     if cfg.limit_train:
-        train = train.subset(torch.arange(min(cfg.limit_train, len(train))))
+        train = train.subset(sample_indices(len(train), cfg.limit_train))
     if test is not None and cfg.limit_test:
-        test = test.subset(torch.arange(min(cfg.limit_test, len(test))))
+        test = test.subset(sample_indices(len(test), cfg.limit_test))
     val = ds.splits.get("val")
     if val is None and cfg.val_split > 0:
         train, val = split(train, cfg.val_split, cfg.seed)
@@ -363,6 +364,9 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
 
         cfg.augment = recipe_for(cfg.model).get("augment") or default_preset(spec.input)
     Augmenter.build(cfg.augment)  # a typo fails now, before any data is loaded
+    from cnnkit.evaluate.tta import parse_tta
+
+    parse_tta(cfg.tta)
     data = prepare_data(cfg, spec.input, given)
     spec = with_num_classes(spec, len(data.classes))
     cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
@@ -489,6 +493,15 @@ def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: P
         m = classification_metrics(logits, test.labels, data.classes)
         summary.update({"test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
                         "test_errors": m["errors"], "test_n": m["n"]})
+        if run.cfg.tta:
+            from cnnkit.evaluate.metrics import topk_errors
+            from cnnkit.evaluate.tta import predict_proba
+
+            probs = predict_proba(run.trainer.model, run.trainer.normalizer, test.images, run.cfg.tta,
+                                  run.cfg.eval_batch_size)
+            errs = topk_errors(probs, test.labels)
+            summary.update({"tta": run.cfg.tta, "test_top1_error_tta": errs[1] / len(test),
+                            "test_top5_error_tta": errs[5] / len(test)})
     return summary
 
 
