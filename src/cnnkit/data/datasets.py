@@ -226,15 +226,20 @@ def list_datasets() -> list[str]:
 
 
 def load_dataset(name: str, data_dir=None, *, input_shape: tuple[int, int, int] | None = None,
-                 download: bool = True, seed: int = 0, strict: bool = False) -> Dataset:
-    """Load a named dataset, or ``folder:PATH`` (decoded to ``input_shape`` when given)."""
+                 download: bool = True, seed: int = 0, strict: bool = False, stream: bool = False) -> Dataset:
+    """Load a named dataset, or ``folder:PATH`` (decoded to ``input_shape`` when given).
+
+    ``stream`` keeps an image folder's training split on disk (see :mod:`cnnkit.data.stream`).
+    """
     if name.startswith("folder:"):
         root = Path(name[len("folder:"):]).expanduser()
         c, h, w = input_shape or _guess_folder_shape(root)
-        splits = load_folder(root, c, (h, w), seed=seed, strict=strict)
+        splits = load_folder(root, c, (h, w), seed=seed, strict=strict, stream=stream)
         classes = splits["train"].classes
         return Dataset(name, splits, classes)
     key = name.strip().lower()
+    if stream and key in DATASETS:
+        raise CnnkitError(f"--stream is for image folders larger than memory; {name} is loaded into memory")
     if key not in DATASETS:
         raise CnnkitError(f"unknown dataset {name!r}{suggest(key, DATASETS)}; available: "
                           f"{', '.join(DATASETS)}, or folder:PATH for your own images")

@@ -118,11 +118,28 @@ def _assemble(arrays: dict, classes: list[str], name: str, seed: int, test_fract
 
 
 def load_folder(root: str | Path, channels: int, size: tuple[int, int], *, seed: int = 0,
-                test_fraction: float = 0.2, strict: bool = False) -> dict[str, ImageData]:
-    """Decode an image-folder tree into splits of uint8 tensors of shape (channels, *size)."""
+                test_fraction: float = 0.2, strict: bool = False, stream: bool = False) -> dict:
+    """Decode an image-folder tree into splits of uint8 tensors of shape (channels, *size).
+
+    With ``stream`` the training split stays on disk as a :class:`StreamingData`
+    (decoded batch by batch by worker processes); the other splits are decoded.
+    """
     root = Path(root).expanduser().resolve()
     listing = scan(root)
     classes = sorted({c for files in listing.values() for _, c in files})
+    if stream:
+        from cnnkit.data.stream import streaming_split
+
+        if "all" in listing:  # a flat tree: split the file list with the seed
+            files = listing.pop("all")
+            perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
+            k = int(round(len(files) * test_fraction))
+            listing["test"] = [files[i] for i in sorted(perm[:k])]
+            listing["train"] = [files[i] for i in sorted(perm[k:])]
+        train = streaming_split(listing.pop("train"), classes, (channels, *size), f"folder:{root}:train")
+        rest = {s: streaming_split(f, classes, (channels, *size), f"folder:{root}:{s}").decoded()
+                for s, f in listing.items()}
+        return {"train": train, **rest}
     index = {c: i for i, c in enumerate(classes)}
     stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for files in listing.values() for f, _ in files]
     cache = _cache_path("folder", repr((str(root), channels, tuple(size), stamp)))

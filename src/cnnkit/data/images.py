@@ -50,7 +50,7 @@ def convert_image(img: Image.Image, channels: int, size: tuple[int, int]) -> np.
         cw, ch = w * scale, h * scale
         left, top = (iw - cw) / 2, (ih - ch) / 2
         img = img.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy
     if arr.ndim == 2:
         arr = arr[None]
     else:

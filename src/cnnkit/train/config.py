@@ -60,6 +60,8 @@ class TrainConfig:
     ensemble: int = 1  # train this many seeds in turn into member-1..N of one run directory
     channels_last: bool = False  # NHWC memory format: faster convolutions on CPU (oneDNN) and GPU
     tta: str = ""  # test-time augmentation for the final test evaluation (also reported without)
+    stream: bool = False  # image folders: decode the training split batch by batch in worker processes
+    workers: int = 0  # decoding processes when streaming (0: cores - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,8 +70,8 @@ class TrainConfig:
 CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS, "preprocess": PREPROCESS,
            "device": DEVICES}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
-_NON_NEGATIVE = {"momentum", "weight_decay", "warmup", "label_smoothing", "val_split", "limit_train", "limit_test",
-                 "threads", "seed", "max_drops"}
+_NON_NEGATIVE = {"workers", "momentum", "weight_decay", "warmup", "label_smoothing", "val_split", "limit_train",
+                 "limit_test", "threads", "seed", "max_drops"}
 _POSITIVE = {"ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma", "patience"}
 
 

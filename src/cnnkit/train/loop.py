@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.data.augment import Augmenter
+from cnnkit.data.stream import StreamingData
 from cnnkit.data.tensors import ImageData
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import predict_logits, topk_errors
@@ -76,29 +77,40 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
 
-    def train_one_epoch(self, data: ImageData, state: FitState) -> dict:
+    def _batches(self, data, order: torch.Tensor, first: int, device):
+        """(uint8 images, labels) of each batch from ``first`` on, for this rank, on ``device``."""
+        b = self.cfg.batch_size
+        if isinstance(data, StreamingData):  # decoded by worker processes, batch by batch
+            for x, y in data.batches(order, b, first, pin=device.type == "cuda", rank=self.rank, world=self.world):
+                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            return
+        for i in range(first * b, len(order), b):
+            idx = order[i:i + b]
+            if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
+                idx = idx[self.rank::self.world]
+            yield data.images[idx], data.labels[idx]
+
+    def train_one_epoch(self, data: ImageData | StreamingData, state: FitState) -> dict:
         cfg = self.cfg
         model, n = self.model, len(data)
-        b = cfg.batch_size
-        batches = math.ceil(n / b)
+        batches = math.ceil(n / cfg.batch_size)
         model.train()
         partial, state.partial = state.partial, None
         if partial is not None:  # resume inside an epoch: same shuffle, same running sums
             self.data_gen.set_state(partial["data_gen"])
         self.epoch_data_state = self.data_gen.get_state()
-        order = torch.randperm(n, generator=self.data_gen).to(data.images.device)
-        dev = data.images.device
+        dev = next(model.parameters()).device
+        order = torch.randperm(n, generator=self.data_gen)
+        if not isinstance(data, StreamingData):
+            order = order.to(data.images.device)
         total_loss = torch.tensor(partial["loss_sum"] if partial else 0.0, device=dev)
         correct = torch.tensor(partial["correct"] if partial else 0, device=dev, dtype=torch.long)
+        seen = partial.get("seen", 0) if partial else 0
         first = partial["batch"] if partial else 0
         self.notify("on_epoch_begin", state, batches)
         start = time.perf_counter() - (partial["seconds"] if partial else 0.0)
-        for i in range(first, batches):
-            idx = order[i * b:(i + 1) * b]
-            if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
-                idx = idx[self.rank::self.world]
-            x = self.normalizer(data.images[idx])  # (B, C, H, W) float
-            y = data.labels[idx]
+        for i, (images, y) in enumerate(self._batches(data, order, first, dev), start=first):
+            x = self.normalizer(images)  # (B, C, H, W) float
             if self.augmenter:
                 x = self.augmenter(x, self.aug_gen)
             if cfg.channels_last:
@@ -110,30 +122,33 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             state.step += 1
+            seen += len(y)
             with torch.no_grad():
-                total_loss += loss.detach() * len(idx)
+                total_loss += loss.detach() * len(y)
                 correct += (out.argmax(1) == y).sum()
-            self.notify("on_batch_end", state, i, loss, len(idx))
+            self.notify("on_batch_end", state, i, loss, len(y))
             if self.stop_requested and i + 1 < batches:
                 state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": int(correct),
-                                 "seconds": time.perf_counter() - start, "data_gen": self.epoch_data_state}
+                                 "seen": seen, "seconds": time.perf_counter() - start,
+                                 "data_gen": self.epoch_data_state}
                 raise Interrupted()
-        if data.images.is_cuda:
+        if dev.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         if self.world > 1:  # every rank saw a disjoint share: add them up
             import torch.distributed as dist
 
-            sums = torch.stack([total_loss.double(), correct.double()])
+            sums = torch.stack([total_loss.double(), correct.double(), torch.tensor(float(seen), device=dev)])
             dist.all_reduce(sums)
-            total_loss, correct = sums[0], sums[1].long()
-        train_loss = float(total_loss) / n
+            total_loss, correct, seen = sums[0], sums[1].long(), int(sums[2])
+        seen = max(seen, 1)
+        train_loss = float(total_loss) / seen
         if not math.isfinite(train_loss):
             raise CnnkitError(f"the training loss became {train_loss} in epoch {state.epoch + 1} "
                               f"(step {state.step}); try a lower learning rate than {cfg.lr:g}")
         return {"epoch": state.epoch + 1, "seconds": round(seconds, 4), "train_loss": train_loss,
-                "train_top1_error": 1 - int(correct) / n, "lr": self.schedule.lr_at(max(0, state.step - 1)),
-                "images": n, "images_per_second": round(n / seconds, 1) if seconds > 0 else None}
+                "train_top1_error": 1 - int(correct) / seen, "lr": self.schedule.lr_at(max(0, state.step - 1)),
+                "images": seen, "images_per_second": round(seen / seconds, 1) if seconds > 0 else None}
 
     def error_of(self, data: ImageData) -> tuple[float, float]:
         logits = predict_logits(self.model, self.normalizer, data.images, self.cfg.eval_batch_size)

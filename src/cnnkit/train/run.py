@@ -25,6 +25,7 @@ import torch
 from cnnkit.data import Dataset, load_dataset
 from cnnkit.data.augment import Augmenter, default_preset
 from cnnkit.data.preprocess import Normalizer
+from cnnkit.data.stream import StreamingData
 from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, sample_indices, split
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
@@ -253,7 +254,7 @@ def default_out(cfg: TrainConfig) -> Path:
 # ------------------------------------------------------------------ data
 @dataclass
 class PreparedData:
-    train: ImageData
+    train: ImageData | StreamingData
     val: ImageData | None
     test: ImageData | None
     classes: list[str]
@@ -265,7 +266,7 @@ class PreparedData:
 def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Dataset | None = None) -> PreparedData:
     """Load (or take) the dataset, cut the limits and the validation split, fit images to the model."""
     ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, input_shape=input_shape,
-                                                    seed=cfg.seed, strict=cfg.strict)
+                                                    seed=cfg.seed, strict=cfg.strict, stream=cfg.stream)
     train = ds["train"]
     test = ds.splits.get("test")
     source = train.shape
@@ -275,12 +276,18 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
     if test is not None and cfg.limit_test:
         test = test.subset(sample_indices(len(test), cfg.limit_test))
     val = ds.splits.get("val")
-    if val is None and cfg.val_split > 0:
+    if isinstance(train, StreamingData):
+        if cfg.workers:
+            train.workers = cfg.workers
+        if val is None and cfg.val_split > 0:
+            train, held = train.split(cfg.val_split, cfg.seed)
+            val = held.decoded()
+    elif val is None and cfg.val_split > 0:
         train, val = split(train, cfg.val_split, cfg.seed)
 
-    def fit(d: ImageData | None) -> ImageData | None:
-        if d is None:
-            return None
+    def fit(d):
+        if d is None or isinstance(d, StreamingData):  # streamed images are decoded at the model's size
+            return d
         return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name)
 
     return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, ds.notes)
@@ -423,7 +430,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     return RunResult(out, summary, state.history)
 
 
-def make_trainer(cfg: TrainConfig, spec, train: ImageData, device: torch.device,
+def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, device: torch.device,
                  callbacks: list[Callback] | None = None, model: torch.nn.Module | None = None,
                  normalizer: Normalizer | None = None) -> Trainer:
     """All the parts of a fit, from a config: seeded model, normaliser, augmenter, optimizer, schedule.
@@ -435,9 +442,10 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData, device: torch.device,
     if model is None:
         model = build_from_spec(spec)
         initialize(model, cfg.init)
+    sample = train.sample(2000, cfg.seed) if isinstance(train, StreamingData) else train
     if normalizer is None:
-        normalizer = Normalizer.fit(cfg.preprocess, train)
-    augmenter = Augmenter.build(cfg.augment, normalizer(train.images[:10_000]))
+        normalizer = Normalizer.fit(cfg.preprocess, sample)
+    augmenter = Augmenter.build(cfg.augment, normalizer(sample.images[:10_000]))
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
