@@ -202,6 +202,13 @@ def _load_cifar10_jpeg(data_dir=None, download=True, path: Path | None = None, s
 
 
 def _load_cifar100(data_dir=None, download=True, **_) -> Dataset:
+    for fname, inner in (("cifar-100-binary", ""), ("cifar-100-binary.tar.gz", "cifar-100-binary")):
+        path = find_file("cifar100", fname, data_dir)
+        if path is not None:  # records of <coarse label><fine label><3072 pixels>
+            src = _Source(path, inner)
+            arrays = {s: src.read(f"{s}.bin", formats.read_cifar_binary, label_bytes=2) for s in ("train", "test")}
+            names = src.read("fine_label_names.txt", lambda p, blob=None: (blob or Path(p).read_bytes()).decode())
+            return _to_dataset("cifar100", arrays, [n.strip() for n in names.splitlines() if n.strip()])
     path = find_file("cifar100", "cifar-100-python", data_dir)
     if path is None:
         path = fetch("cifar100", CIFAR100_PY, data_dir, download_missing=download,
