@@ -110,15 +110,21 @@ def _show(ax, img: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def gallery(images: torch.Tensor, labels, preds, conf, classes, limit: int = 40) -> bytes:
-    """The misclassified test images with true and predicted labels and the prediction's confidence."""
+def _tile_grid(k: int, cols: int, cell: tuple[float, float]):
+    """A figure of ceil(k / cols) x cols empty axes (the caller switches on the ones it uses)."""
     plt = _plt()
-    n = min(limit, len(images))
-    cols = 10
-    rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.7), squeeze=False)
+    cols = max(1, min(cols, k))
+    rows = max(1, -(-k // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell[0], rows * cell[1]), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    return fig, axes
+
+
+def gallery(images: torch.Tensor, labels, preds, conf, classes, limit: int = 40) -> bytes:
+    """The misclassified test images with true and predicted labels and the prediction's confidence."""
+    n = min(limit, len(images))
+    fig, axes = _tile_grid(n, 10, (1.4, 1.7))
     for i in range(n):
         ax = axes.flat[i]
         ax.axis("on")
@@ -156,14 +162,9 @@ def filters_figure(model) -> bytes | None:
     w = _first_weight(model)
     if w is None:
         return None
-    plt = _plt()
     w = w.float().cpu()  # (K, C, F, F)
     k = w.shape[0]
-    cols = min(16, k)
-    rows = -(-k // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = _tile_grid(k, 16, (0.8, 0.8))
     for i in range(k):
         f = w[i] if w.shape[1] in (1, 3) else w[i, :1]
         f = (f - f.min()) / (f.max() - f.min() + 1e-8)
@@ -175,9 +176,16 @@ def filters_figure(model) -> bytes | None:
 
 @torch.inference_mode()
 def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32) -> list[tuple[str, bytes]]:
-    """Activations of every conv-like layer of ``features`` for one uint8 image (C, H, W)."""
-    plt = _plt()
+    """Activations of every conv-like layer of ``features`` for one uint8 image (C, H, W).
+
+    Where the builder moved a layer's activation after the following max pool
+    (an exact speed-up), the activation is applied here, so the maps are the
+    layer's real outputs.
+    """
+    from cnnkit.layers import get_activation
+
     kinds = {layer.name: layer.type for layer in tm.model.spec.layers}
+    acts = {layer.name: layer.args.get("activation") for layer in tm.model.spec.layers}
     captured: dict[str, torch.Tensor] = {}
     hooks = [m.register_forward_hook(lambda mod, i, o, n=n: captured.__setitem__(n, o.detach()))
              for n, m in tm.model.features.named_children()
@@ -188,13 +196,12 @@ def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32) -> list
         h.remove()
     out = []
     for name, act in captured.items():
+        module = tm.model.features._modules[name]
+        if acts.get(name) is not None and "act" not in getattr(module, "_modules", {}):
+            act = get_activation(acts[name])(act.clone())
         maps = act[0].float().cpu()  # (K, H, W)
         k = min(limit, maps.shape[0])
-        cols = min(16, k)
-        rows = -(-k // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
+        fig, axes = _tile_grid(k, 16, (0.9, 0.9))
         for i in range(k):
             axes.flat[i].imshow(maps[i].numpy(), cmap="viridis")
         fig.suptitle(f"{name}: {k} of {maps.shape[0]} feature maps ({maps.shape[1]}x{maps.shape[2]})")
