@@ -126,3 +126,27 @@ def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, data_root):
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]
+
+
+class PoisonAfter(Callback):
+    """After epoch 1 is checkpointed, corrupt a weight of the network in training so that epoch 2 diverges."""
+
+    def on_epoch_end(self, state, row):
+        if state.epoch == 1:
+            import gc
+
+            for obj in gc.get_objects():
+                if isinstance(obj, cnnkit.CNN) and obj.training:
+                    with torch.no_grad():
+                        obj.features.conv1.conv.weight.fill_(float("nan"))
+
+
+def test_diverging_loss_stops_with_advice_and_keeps_the_checkpoint(tmp_path, data_root):
+    out = tmp_path / "run"
+    with pytest.raises(CnnkitError, match=r"loss became nan in epoch 2, step \d+; try a lower learning rate"):
+        cnnkit.train("lenet5", "mnist", out=str(out), callbacks=[PoisonAfter()],
+                     **dict(QUICK, epochs=2, limit_train=500))
+    assert not (out / "run.lock").exists()
+    tensors, meta = read_weights(out / "checkpoint.safetensors")
+    assert meta["checkpoint"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())

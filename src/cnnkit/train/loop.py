@@ -118,6 +118,10 @@ class Trainer:
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
             out = (self.parallel_model or model)(x)
             loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            if not loss.is_cuda and not math.isfinite(loss.item()):  # free on a CPU; on a GPU: once an epoch
+                raise CnnkitError(f"the training loss became {loss.item()} in epoch {state.epoch + 1}, step "
+                                  f"{state.step + 1}; try a lower learning rate than {cfg.lr:g} (the last "
+                                  f"checkpoint is kept)")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
