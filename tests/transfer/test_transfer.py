@@ -152,3 +152,45 @@ def test_import_refuses_mismatch_and_code(tmp_path):
     torch.save({"x": Evil()}, bad)
     with pytest.raises(CnnkitError, match="weights_only=True"):
         import_weights(bad, "resnet18", tmp_path / "r")
+
+
+def torchvision_googlenet_state() -> dict:
+    """torchvision's googlenet naming (with its aux heads, which the import drops), random values."""
+    from cnnkit.models.googlenet import INCEPTIONS
+
+    sd = {}
+
+    def basic(name, o, i, k):
+        sd[f"{name}.conv.weight"] = torch.randn(o, i, k, k)
+        for leaf in ("weight", "bias", "running_mean", "running_var"):
+            sd[f"{name}.bn.{leaf}"] = torch.rand(o) + 0.5
+        sd[f"{name}.bn.num_batches_tracked"] = torch.tensor(3)
+
+    basic("conv1", 64, 3, 7)
+    basic("conv2", 64, 64, 1)
+    basic("conv3", 192, 64, 3)
+    cin = 192
+    for name, (c1, r3, c3, r5, c5, pp) in INCEPTIONS.items():
+        basic(f"{name}.branch1", c1, cin, 1)
+        basic(f"{name}.branch2.0", r3, cin, 1)
+        basic(f"{name}.branch2.1", c3, r3, 3)
+        basic(f"{name}.branch3.0", r5, cin, 1)
+        basic(f"{name}.branch3.1", c5, r5, 3)
+        basic(f"{name}.branch4.1", pp, cin, 1)
+        cin = c1 + c3 + c5 + pp
+    sd["aux1.conv.conv.weight"] = torch.randn(128, 512, 1, 1)
+    sd["fc.weight"] = torch.randn(1000, 1024)
+    sd["fc.bias"] = torch.randn(1000)
+    return sd
+
+
+def test_import_googlenet_names():
+    net = cnnkit.build("googlenet")
+    sd = torchvision_googlenet_state()
+    mapped = map_state_dict(net, sd)
+    assert torch.equal(mapped["features.inception4e.branch4.conv1.conv.weight"],
+                       sd["inception4e.branch4.1.conv.weight"])
+    assert torch.equal(mapped["features.inception3a.branch2.conv2.bn.running_var"],
+                       sd["inception3a.branch2.1.bn.running_var"])
+    assert len(mapped) == len(net.state_dict())
+    assert net.features.conv1.bn.eps == 1e-3  # as torchvision's BasicConv2d

@@ -50,8 +50,10 @@ def get_activation(spec: LayerSpec | str) -> nn.Module:
 
 def _with_tail(main: nn.Module, layer: LayerSpec, channels: int, flat: bool, key: str) -> nn.Sequential:
     parts = OrderedDict([(key, main)])
-    if layer.args.get("batchnorm"):
-        parts["bn"] = nn.BatchNorm1d(channels) if flat else nn.BatchNorm2d(channels)
+    bn = layer.args.get("batchnorm")
+    if bn:
+        eps = 1e-5 if bn is True else bn
+        parts["bn"] = nn.BatchNorm1d(channels, eps=eps) if flat else nn.BatchNorm2d(channels, eps=eps)
     if layer.args.get("activation") is not None:
         parts["act"] = get_activation(layer["activation"])
     return nn.Sequential(parts)

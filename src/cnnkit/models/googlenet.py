@@ -24,7 +24,8 @@ FIVE_BY_FIVE = 3  # see the module docstring
 
 
 def conv_bn(filters: int, size: int, **kw) -> dict:
-    return {"type": "conv", "filters": filters, "size": size, "pad": "same", "bias": False, "batchnorm": True,
+    # torchvision's BasicConv2d: conv without bias, batch norm with eps 0.001, ReLU
+    return {"type": "conv", "filters": filters, "size": size, "pad": "same", "bias": False, "batchnorm": 0.001,
             "activation": "relu", **kw}
 
 

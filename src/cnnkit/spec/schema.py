@@ -88,6 +88,15 @@ def boolean(value: Any) -> bool:
     raise FieldError(f"expected true or false, got {value!r}")
 
 
+def batchnorm_flag(value: Any) -> bool | float:
+    """``true`` (batch norm with eps 1e-5), ``false``, or a number: batch norm with that eps."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and 0 < value < 1:
+        return float(value)
+    raise FieldError(f"expected true, false or an epsilon in (0, 1), got {value!r}")
+
+
 def probability(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise FieldError(f"expected a probability in [0, 1), got {value!r}")
@@ -162,7 +171,7 @@ _CONV_COMMON = {
     "pad": Field(pad2, 0, doc="P: a number, [h, w], same, valid or full"),
     "bias": Field(boolean, True),
     "activation": Field(activation_ref, None),
-    "batchnorm": Field(boolean, False, doc="batch norm between the layer and its activation"),
+    "batchnorm": Field(batchnorm_flag, False, doc="batch norm between the layer and its activation (or its eps)"),
     "floor": Field(boolean, False, doc="round a non-integer output size down"),
 }
 
@@ -195,7 +204,7 @@ LAYER_TYPES: dict[str, dict[str, Field]] = {
         "units": Field(pos_int, required=True),
         "bias": Field(boolean, True),
         "activation": Field(activation_ref, None),
-        "batchnorm": Field(boolean, False),
+        "batchnorm": Field(batchnorm_flag, False),
     },
     "rbf": {  # LeNet 1998 output: Euclidean RBF units with fixed centres
         "units": Field(pos_int, required=True),
