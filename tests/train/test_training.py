@@ -150,3 +150,15 @@ def test_diverging_loss_stops_with_advice_and_keeps_the_checkpoint(tmp_path, dat
     tensors, meta = read_weights(out / "checkpoint.safetensors")
     assert meta["checkpoint"]["epoch"] == 1
     assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())
+
+
+def test_gpu_code_paths_on_cpu_bf16_autocast_and_compile(tmp_path, data_root):
+    """The GPU recipe's autocast and torch.compile paths, exercised on the CPU (slower there, but correct)."""
+    r = cnnkit.train("lenet5", "mnist", out=str(tmp_path / "amp"), amp="bf16",
+                     **dict(QUICK, epochs=2, limit_train=3000))
+    assert r.summary["test_top1_error"] < 0.15
+    r = cnnkit.train("mlp", "mnist", out=str(tmp_path / "compiled"), compile=True,
+                     **dict(QUICK, epochs=2, limit_train=3000))
+    assert r.summary["test_top1_error"] < 0.15
+    with pytest.raises(CnnkitError, match="fp16 needs a GPU"):
+        cnnkit.train("lenet5", "mnist", out=str(tmp_path / "fp16"), amp="fp16", **dict(QUICK, epochs=1))

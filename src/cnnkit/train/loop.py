@@ -70,12 +70,23 @@ class Trainer:
     rank: int = 0
     world: int = 1
     parallel_model: nn.Module | None = None
+    step_model: nn.Module | None = None  # torch.compile'd model for the training step, when asked for
+    amp_dtype: torch.dtype | None = None  # autocast dtype (bf16 / fp16), None for full precision
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling
     stop_requested: bool = False  # set by a signal handler; honoured between steps
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
 
     def notify(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
+
+    @property
+    def forward_module(self) -> nn.Module:
+        """What the training step calls: the DDP wrapper, else the compiled model, else the model."""
+        for m in (self.parallel_model, self.step_model):
+            if m is not None:
+                return m
+        return self.model
 
     def _batches(self, data, order: torch.Tensor, first: int, device):
         """(uint8 images, labels) of each batch from ``first`` on, for this rank, on ``device``."""
@@ -116,15 +127,21 @@ class Trainer:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
-            out = (self.parallel_model or model)(x)
-            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                out = self.forward_module(x)
+                loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
             if not loss.is_cuda and not math.isfinite(loss.item()):  # free on a CPU; on a GPU: once an epoch
                 raise CnnkitError(f"the training loss became {loss.item()} in epoch {state.epoch + 1}, step "
                                   f"{state.step + 1}; try a lower learning rate than {cfg.lr:g} (the last "
                                   f"checkpoint is kept)")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.scaler is not None:  # fp16: scale the loss so small gradients survive
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
             state.step += 1
             seen += len(y)
             with torch.no_grad():

@@ -33,7 +33,7 @@ MODEL_RECIPES = {
     "lenet5-1998": dict(DIGITS, lr=0.02),
     "cifar10-net": SMALL_CIFAR,
     "cifar-speed": dict(SMALL_CIFAR, epochs=10, batch_size=512, lr=0.2, label_smoothing=0.2,
-                        augment="flip,translate:2", channels_last=True, tta="flip"),
+                        augment="flip,translate:2", channels_last=True, tta="flip", amp="auto"),
     "alexnet": ALEXNET,
     "caffenet": ALEXNET,
     "zfnet": ALEXNET,

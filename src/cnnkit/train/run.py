@@ -453,8 +453,19 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
     steps = -(-len(train) // cfg.batch_size)
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
-                   data_gen, aug_gen, list(callbacks or []))
+    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
+                      data_gen, aug_gen, list(callbacks or []))
+    amp = cfg.amp if cfg.amp != "auto" else ("bf16" if device.type == "cuda" else "off")
+    if amp == "fp16" and device.type != "cuda":
+        raise CnnkitError("--amp fp16 needs a GPU; use --amp bf16 (or off) on a CPU")
+    trainer.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    if amp == "fp16":
+        trainer.scaler = torch.amp.GradScaler("cuda")
+    if cfg.compile:
+        from cnnkit.evaluate.metrics import compiled_for_inference
+
+        trainer.step_model = compiled_for_inference(model)  # same weights; falls back to eager if it cannot
+    return trainer
 
 
 def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
