@@ -48,16 +48,24 @@ def make_classifier(kind: str, seed: int = 0):
     """``svm``: a linear SVM on standardised features; ``logreg``: a softmax (multinomial logistic) classifier."""
     try:
         from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
+        from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import LinearSVC
     except ImportError:
         raise CnnkitError("transfer classifiers need scikit-learn: pip install 'cnnkit[sklearn]'") from None
+    from sklearn.model_selection import GridSearchCV
+
+    # the regularisation strength is chosen by 3-fold cross-validation on the training features only
+    grid = {"clf__C": [0.001, 0.01, 0.1, 1.0]}
     if kind == "svm":
-        return make_pipeline(StandardScaler(), LinearSVC(C=0.1, dual="auto", max_iter=5000, random_state=seed))
-    if kind == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
-    raise CnnkitError(f"classifier must be svm or logreg, got {kind!r}")
+        pipe = Pipeline([("scale", StandardScaler()),
+                         ("clf", LinearSVC(dual="auto", max_iter=5000, random_state=seed))])
+    elif kind == "logreg":
+        pipe = Pipeline([("scale", StandardScaler()),
+                         ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
+    else:
+        raise CnnkitError(f"classifier must be svm or logreg, got {kind!r}")
+    return GridSearchCV(pipe, grid, cv=3)
 
 
 def transfer_classify(tm: TrainedModel, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
@@ -69,7 +77,7 @@ def transfer_classify(tm: TrainedModel, train_x: torch.Tensor, train_y: torch.Te
     f_test = extract_features(tm, test_x, layer)
     clf = make_classifier(classifier)
     clf.fit(f_train, train_y.numpy())
-    scores = clf.decision_function(f_test) if hasattr(clf, "decision_function") else clf.predict_proba(f_test)
+    scores = clf.decision_function(f_test)
     scores = torch.as_tensor(np.asarray(scores, dtype=np.float64))
     if scores.ndim == 1:  # two classes: one signed score
         scores = torch.stack([-scores, scores], 1)
