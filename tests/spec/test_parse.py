@@ -1,6 +1,7 @@
 """Spec parsing: long form, shorthand, named paddings, and errors that point at the problem."""
 
 import pytest
+import torch
 
 import cnnkit
 from cnnkit.errors import SpecError
@@ -76,7 +77,7 @@ def test_stride_that_does_not_fit_shows_arithmetic_and_fixes():
 def test_ceil_mode_pooling_matches_pytorch():
     spec = {"input": [1, 6, 6], "layers": [{"type": "maxpool", "size": 3, "stride": 2, "ceil_mode": True}]}
     assert cnnkit.summary(spec).output == (1, 3, 3)
-    assert cnnkit.build(spec)(__import__("torch").zeros(1, 1, 6, 6)).shape == (1, 9)
+    assert cnnkit.build(spec)(torch.zeros(1, 1, 6, 6)).shape == (1, 9)
 
 
 @pytest.mark.parametrize("layer, needle", [

@@ -163,6 +163,8 @@ def _configure_data(p: argparse.ArgumentParser) -> None:
 
 
 def _run_data(args: argparse.Namespace) -> int:
+    import torch
+
     from cnnkit.data import DATASETS, load_dataset
 
     if args.action == "list":
@@ -184,7 +186,7 @@ def _run_data(args: argparse.Namespace) -> int:
     info = {"name": ds.name, "classes": ds.classes, "shape": list(ds.shape), "notes": ds.notes, "splits": {}}
     for split_name, d in ds.splits.items():
         mean, std = d.channel_stats()
-        counts = torch_bincount(d.labels, len(ds.classes))
+        counts = torch.bincount(d.labels, minlength=len(ds.classes)).tolist()
         info["splits"][split_name] = {"n": len(d), "mean": mean, "std": std, "per_class": counts}
     if args.json:
         print(json.dumps(info))
@@ -382,12 +384,6 @@ def _run_import(args: argparse.Namespace) -> int:
     out = import_weights(args.file, args.model, args.out)
     print(f"imported {args.file} into {out} ({args.model})")
     return 0
-
-
-def torch_bincount(labels, k: int) -> list[int]:
-    import torch
-
-    return torch.bincount(labels, minlength=k).tolist()
 
 
 SUBCOMMANDS = {

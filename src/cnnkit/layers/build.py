@@ -40,9 +40,9 @@ assert set(ACTIVATION_FACTORIES) == set(ACTIVATIONS), "every activation in the s
 def get_activation(spec: LayerSpec | str) -> nn.Module:
     """The module for an activation name or spec (``relu``, ``maxout``, ...)."""
     if isinstance(spec, str):
-        from cnnkit.spec.parse import _parse_activation
+        from cnnkit.spec.parse import parse_activation
 
-        spec = _parse_activation(spec, "activation")
+        spec = parse_activation(spec, "activation")
         if spec is None:
             return nn.Identity()
     return ACTIVATION_FACTORIES[spec.type](spec)

@@ -224,7 +224,7 @@ def _parse_layer(item: Any, where: str) -> LayerSpec:
 
 def _check(fld: Field, key: str, value: Any, where: str) -> Any:
     if key in ("activation",):
-        return _parse_activation(value, f"{where} activation")
+        return parse_activation(value, f"{where} activation")
     if key in ("branches",):
         if not isinstance(value, (list, tuple)) or not value:
             raise SpecError(f"{where}: 'branches' must be a non-empty list of layer lists")
@@ -244,7 +244,7 @@ def _check(fld: Field, key: str, value: Any, where: str) -> Any:
         raise SpecError(f"{where}: key {key!r}: {exc}") from None
 
 
-def _parse_activation(value: Any, where: str) -> LayerSpec | None:
+def parse_activation(value: Any, where: str) -> LayerSpec | None:
     if value is None or (isinstance(value, str) and value.lower() in ("none", "linear", "identity")):
         return None
     item = {"type": value} if isinstance(value, str) else value
