@@ -28,6 +28,10 @@ def test_views_and_names():
     x = torch.randn(2, 1, 28, 28)
     assert len(views(x, [])) == 1 and len(views(x, ["flip"])) == 2 and len(views(x, ["flip", "crops"])) == 10
     assert torch.equal(views(x, ["flip"])[1], x.flip(-1))
+    shifted = views(x, ["flip", "translate"])
+    assert len(shifted) == 6 and torch.equal(shifted[1][..., 1:, 1:], x[..., :-1, :-1])
+    assert torch.equal(shifted[1][..., 0, :], torch.zeros_like(x[..., 0, :]))
+    assert torch.equal(shifted[2][..., :-1, :-1], x[..., 1:, 1:])
     with pytest.raises(CnnkitError, match="unknown test-time augmentation"):
         parse_tta("spin")
 

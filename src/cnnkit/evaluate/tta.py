@@ -1,7 +1,8 @@
 """Test-time augmentation: average the softmax over transformed copies of each test image.
 
 ``flip`` adds the mirror image; ``crops`` adds four copies shifted towards the
-corners (the in-memory analogue of AlexNet's corner crops).  The untransformed
+corners (the in-memory analogue of AlexNet's corner crops); ``translate`` adds
+two copies shifted one pixel up-left and down-right (airbench's cheap TTA).  The untransformed
 image is always one of the copies, so ``tta=""`` is plain evaluation.
 """
 
@@ -33,6 +34,7 @@ def _corner_crops(x: torch.Tensor) -> list[torch.Tensor]:
 TTA: dict[str, Callable[[torch.Tensor], list[torch.Tensor]]] = {
     "flip": lambda x: [x.flip(-1)],
     "crops": _corner_crops,
+    "translate": lambda x: [_shifted(x, 1, 1), _shifted(x, -1, -1)],
 }
 
 

@@ -20,7 +20,7 @@ from cnnkit.spec.schema import suggest
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
-INITS = ("default", "he", "xavier")
+INITS = ("default", "he", "xavier", "dirac")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")
@@ -48,6 +48,7 @@ class TrainConfig:
     max_drops: int = 3  # plateau: at most this many drops (AlexNet: 3)
     label_smoothing: float = 0.0
     init: str = "default"
+    whiten_stem: bool = False  # first conv = frozen patch-whitening filters computed from the training images
     preprocess: str = "standardize"
     augment: str = ""  # comma list, e.g. "translate,flip"
     val_split: float = 0.0

@@ -32,8 +32,20 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 @torch.no_grad()
 def initialize(model: nn.Module, method: str) -> None:
-    """``he``: Gaussian with std sqrt(2 / fan) as in the notes (He et al. 2015); ``xavier``: Glorot."""
+    """``he``: Gaussian with std sqrt(2 / fan) as in the notes (He et al. 2015); ``xavier``: Glorot.
+
+    ``dirac``: PyTorch's default, then the first ``in_channels`` filters of every
+    odd-sized convolution with at least as many outputs as inputs pass their
+    input through unchanged (identity init), so a deep stack starts close to
+    the identity and trains fast; airbench uses it for its 3×3 convolutions.
+    """
     if method == "default":
+        return
+    if method == "dirac":
+        for m in model.modules():
+            if (isinstance(m, nn.Conv2d) and m.groups == 1 and m.out_channels >= m.in_channels
+                    and all(k % 2 == 1 for k in m.kernel_size)):
+                nn.init.dirac_(m.weight[:m.in_channels])
         return
     for m in model.modules():
         weight = getattr(m, "weight", None)
@@ -47,3 +59,36 @@ def initialize(model: nn.Module, method: str) -> None:
         bias = getattr(m, "bias", None)
         if isinstance(bias, torch.Tensor):
             bias.zero_()
+
+
+@torch.no_grad()
+def whiten_stem(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> nn.Conv2d:
+    """Make the first convolution a frozen patch-whitening filter bank (Jordan 2024, airbench).
+
+    The eigenvectors of the covariance of the training images' F×F patches,
+    each divided by the square root of its eigenvalue, decorrelate the input
+    the way PCA whitening does for a whole image; they come in ± pairs so a
+    following ReLU/GELU keeps both signs.  The layer therefore needs exactly
+    ``2 × C × F × F`` filters; its weights are frozen, its bias still learns.
+    ``images``: normalised training images (N, C, H, W); a few thousand suffice.
+    """
+    from cnnkit.errors import CnnkitError
+
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise CnnkitError("whiten_stem needs a model whose first layer is a convolution")
+    c, (fh, fw) = conv.in_channels, conv.kernel_size
+    dims = c * fh * fw
+    if conv.groups != 1 or conv.out_channels != 2 * dims:
+        raise CnnkitError(f"whiten_stem needs a first convolution with 2 x C x F x F = {2 * dims} filters "
+                          f"(one ± pair per patch dimension); this one has {conv.out_channels}")
+    x = images.float().to(conv.weight.device)
+    patches = x.unfold(2, fh, 1).unfold(3, fw, 1)  # (N, C, H', W', fh, fw)
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, dims).double()
+    cov = patches.T @ patches / patches.shape[0]
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov)  # ascending
+    filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + eps).unsqueeze(1)).flip(0)
+    filters = filters.reshape(dims, c, fh, fw).to(conv.weight.dtype)
+    conv.weight.copy_(torch.cat([filters, -filters]))
+    conv.weight.requires_grad_(False)
+    return conv

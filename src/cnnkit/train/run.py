@@ -38,7 +38,7 @@ from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, sa
 from cnnkit.train.config import TrainConfig, resolve_config, validate
 from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
-from cnnkit.train.optim import initialize, make_optimizer
+from cnnkit.train.optim import initialize, make_optimizer, whiten_stem
 from cnnkit.train.schedule import LRSchedule
 
 
@@ -365,6 +365,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
                   device: torch.device, world: distributed.World) -> RunResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":  # fixed input shapes: let cuDNN time its algorithms once and keep the fastest
+        torch.backends.cudnn.benchmark = True
     spec = resolve_spec(cfg.model)
     if cfg.augment.strip().lower() == "default":
         from cnnkit.train.recipes import recipe_for
@@ -439,12 +441,15 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
     parameters that require gradients are optimised.
     """
     torch.manual_seed(cfg.seed)
-    if model is None:
+    fresh = model is None
+    if fresh:
         model = build_from_spec(spec)
         initialize(model, cfg.init)
     sample = train.sample(2000, cfg.seed) if isinstance(train, StreamingData) else train
     if normalizer is None:
         normalizer = Normalizer.fit(cfg.preprocess, sample)
+    if cfg.whiten_stem and fresh:
+        whiten_stem(model, normalizer(sample.images[sample_indices(len(sample), 5000, cfg.seed)]))
     augmenter = Augmenter.build(cfg.augment, normalizer(sample.images[:10_000]))
     model.to(device)
     if cfg.channels_last:
