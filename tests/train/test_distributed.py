@@ -17,7 +17,8 @@ import torch
 from cnnkit.train.artifacts import read_weights
 
 ARGS = ["lenet5", "--dataset", "mnist", "--limit-train", "2000", "--limit-test", "500", "--epochs", "2",
-        "--batch-size", "100", "--augment", "", "--quiet", "--lr", "0.02", "--schedule", "constant"]
+        "--batch-size", "100", "--augment", "", "--quiet", "--lr", "0.02", "--schedule", "constant",
+        "--device", "cpu"]
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="no torchrun")

@@ -66,6 +66,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training step (helps on GPUs; measured 2x slower on this CPU)
     stream: bool = False  # image folders: decode the training split batch by batch in worker processes
     workers: int = 0  # decoding processes when streaming (0: cores - 1)
+    deterministic: bool = False  # GPU: deterministic kernels, so a resumed run matches bit for bit (slower)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

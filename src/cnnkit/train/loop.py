@@ -165,8 +165,9 @@ class Trainer:
         seen = max(seen, 1)
         train_loss = float(total_loss) / seen
         if not math.isfinite(train_loss):
-            raise CnnkitError(f"the training loss became {train_loss} in epoch {state.epoch + 1} "
-                              f"(step {state.step}); try a lower learning rate than {cfg.lr:g}")
+            raise CnnkitError(f"the training loss became {train_loss} in epoch {state.epoch + 1}, at or before "
+                              f"step {state.step}; try a lower learning rate than {cfg.lr:g} (the last checkpoint "
+                              f"is kept)")
         return {"epoch": state.epoch + 1, "seconds": round(seconds, 4), "train_loss": train_loss,
                 "train_top1_error": 1 - int(correct) / seen, "lr": self.schedule.lr_at(max(0, state.step - 1)),
                 "images": seen, "images_per_second": round(seen / seconds, 1) if seconds > 0 else None}

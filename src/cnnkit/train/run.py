@@ -57,6 +57,21 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def set_gpu_determinism(deterministic: bool) -> None:
+    """Fast by default: cuDNN times its algorithms once per input shape and keeps the fastest.
+
+    Those algorithms (and some scatter/atomic kernels) may sum in a different
+    order from run to run, so a resumed GPU run is close to, not bit-identical
+    with, an uninterrupted one.  ``deterministic`` trades speed for exact
+    reproducibility, as the CPU path always has it.
+    """
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's requirement for determinism
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
 # ------------------------------------------------------------------ callbacks
 class ProgressBar(Callback):
     """A tqdm bar per epoch with live loss and throughput (only on a terminal)."""
@@ -341,6 +356,10 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     world = world_from_env()
     device = pick_device(cfg.device)
     if world.size > 1 and device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise CnnkitError(f"torchrun started more processes on this machine than it has GPUs "
+                              f"({torch.cuda.device_count()}); use --nproc_per_node={torch.cuda.device_count()}, "
+                              f"or --device cpu to train on CPU processes")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     distributed.init(world, device.type)
@@ -365,8 +384,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
                   device: torch.device, world: distributed.World) -> RunResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":  # fixed input shapes: let cuDNN time its algorithms once and keep the fastest
-        torch.backends.cudnn.benchmark = True
+    if device.type == "cuda":
+        set_gpu_determinism(cfg.deterministic)
     spec = resolve_spec(cfg.model)
     if cfg.augment.strip().lower() == "default":
         from cnnkit.train.recipes import recipe_for
