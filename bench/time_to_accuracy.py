@@ -80,17 +80,30 @@ def tutorial_seconds(seed: int, data, max_epochs: int) -> dict:
 
 
 def select(recipe: str) -> None:
-    """Validation-only recipe search: epochs x peak LR, error on 6,000 held-out training digits."""
+    """Validation-only recipe search on 6,000 held-out training digits (the test set is never seen).
+
+    Grid: epochs x peak LR x batch size x label smoothing.  Among the settings
+    whose validation error meets the target itself (1.0%): the fewest epochs,
+    then the larger batch (faster per epoch), then the lowest validation
+    error.  Measured seconds are too noisy on a shared machine to rank by.
+    """
     rows = []
     for epochs in (2, 3, 4):
-        for lr in (0.05, 0.1, 0.2):
-            with tempfile.TemporaryDirectory() as d:
-                r = cnnkit.train("lenet5", "mnist", out=f"{d}/run", quiet=True, recipe=recipe, epochs=epochs, lr=lr,
-                                 val_split=0.1, limit_test=1)
-            rows.append({"epochs": epochs, "lr": lr, "val_top1_error": r.history[-1]["val_top1_error"],
-                         "train_seconds": r.summary["train_seconds"]})
-            print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({"selection": rows}, indent=2))
+        for lr in (0.1, 0.2):
+            for batch_size in (128, 256):
+                for smoothing in (0.0, 0.1):
+                    with tempfile.TemporaryDirectory() as d:
+                        r = cnnkit.train("lenet5", "mnist", out=f"{d}/run", quiet=True, recipe=recipe, epochs=epochs,
+                                         lr=lr, batch_size=batch_size, label_smoothing=smoothing, val_split=0.1,
+                                         limit_test=1)
+                    rows.append({"epochs": epochs, "lr": lr, "batch_size": batch_size, "label_smoothing": smoothing,
+                                 "val_top1_error": r.history[-1]["val_top1_error"],
+                                 "train_seconds": r.summary["train_seconds"]})
+                    print(json.dumps(rows[-1]), flush=True)
+    meeting = [r for r in rows if r["val_top1_error"] <= TARGET_ERROR]
+    chosen = (min(meeting, key=lambda r: (r["epochs"], -r["batch_size"], r["val_top1_error"])) if meeting
+              else min(rows, key=lambda r: r["val_top1_error"]))
+    print(json.dumps({"selection": rows, "chosen": chosen}, indent=2))
 
 
 def main() -> None:
