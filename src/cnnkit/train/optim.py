@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnnkit.errors import CnnkitError
 from cnnkit.train.config import TrainConfig
 
 
@@ -72,8 +73,6 @@ def whiten_stem(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> nn
     ``2 × C × F × F`` filters; its weights are frozen, its bias still learns.
     ``images``: normalised training images (N, C, H, W); a few thousand suffice.
     """
-    from cnnkit.errors import CnnkitError
-
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         raise CnnkitError("whiten_stem needs a model whose first layer is a convolution")
