@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+import cnnkit
 from cnnkit.layers import LocallyConnected2d, Maxout, Subsample2d, TableConv2d, TiledConv2d
 
 
@@ -75,3 +76,13 @@ def test_activation_moved_after_max_pooling_is_exact():
     yb.square().sum().backward()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa.grad, pb.grad)
+
+
+def test_scale_layer_multiplies_and_counts_nothing():
+    spec = {"input": [1, 4, 4], "layers": [{"type": "fc", "units": 3}, {"type": "scale", "factor": 0.25}]}
+    m = cnnkit.build(spec)
+    x = torch.randn(2, 1, 4, 4)
+    fc = next(mod for mod in m.modules() if isinstance(mod, torch.nn.Linear))
+    torch.testing.assert_close(m(x), 0.25 * fc(x.flatten(1)))
+    s = cnnkit.summary(spec)
+    assert s.layers[-1].params == 0 and "scale x0.25" in s.layers[-1].description

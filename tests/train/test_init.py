@@ -67,3 +67,32 @@ def test_whitened_stem_stays_frozen_through_training_and_resumes_exactly(tmp_pat
     assert torch.equal(w1[stem], w2[stem])  # frozen: one more epoch did not move it
     assert any(not torch.equal(w1[k], w2[k]) for k in w1 if k != stem)  # the rest did learn
     assert two.summary["test_top1_error"] < 0.3
+
+
+def test_batchnorm_groups_scaled_learning_rate_and_frozen_scales(tmp_path, data_root):
+    from cnnkit.train.config import resolve_config
+    from cnnkit.train.optim import freeze_bn_scales, make_optimizer, set_lr
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    freeze_bn_scales(model)
+    opt = make_optimizer(model, resolve_config("lenet5", {"lr_bn_scale": 8, "weight_decay": 1e-3}))
+    set_lr(opt, 0.1)
+    groups = [(g["lr"], g["weight_decay"], {id(p) for p in g["params"]}) for g in opt.param_groups]
+    assert groups[-1] == (pytest.approx(0.8), 0.0, {id(model[1].bias)})  # the BN bias only: its scale is frozen
+    assert groups[0][:2] == (0.1, 1e-3) and groups[0][2] == {id(model[0].weight), id(model[3].weight)}
+    plain = make_optimizer(model, resolve_config("lenet5", {}))
+    assert len(plain.param_groups) == 2  # the default keeps the two groups (and old checkpoints) as they were
+    spec = {"input": [1, 28, 28], "layers": [
+        {"type": "conv", "filters": 8, "size": 5, "batchnorm": True, "activation": "relu"},
+        {"type": "maxpool", "size": 4}, {"type": "fc", "units": 10}, {"type": "scale", "factor": 0.5},
+        {"type": "softmax"}]}
+    path = tmp_path / "bn.json"
+    path.write_text(json.dumps(spec))
+    r = cnnkit.train(str(path), "mnist", out=str(tmp_path / "run"), epochs=2, limit_train=2000, limit_test=500,
+                     batch_size=50, quiet=True, lr=0.05, lr_bn_scale=4, train_bn_scale=False)
+    w, _ = read_weights(r.path / "model.safetensors")
+    scales = [v for k, v in w.items() if k.endswith("bn.weight")]
+    biases = [v for k, v in w.items() if k.endswith("bn.bias")]
+    assert scales and all(torch.equal(s, torch.ones_like(s)) for s in scales)
+    assert biases and all(b.abs().sum() > 0 for b in biases)
+    assert r.summary["test_top1_error"] < 0.3

@@ -298,6 +298,8 @@ def _elementwise(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, 
         stats.description = f"local response norm, size {layer['size']}"
     elif layer.type == "dropout":
         stats.description = f"dropout p={layer['p']:g}"
+    elif layer.type == "scale":
+        stats.description = f"scale x{layer['factor']:g}"
     return stats, flow
 
 

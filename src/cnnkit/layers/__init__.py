@@ -7,6 +7,7 @@ from cnnkit.layers.modules import (
     Maxout,
     RBFOutput,
     Residual,
+    Scale,
     ScaledTanh,
     Subsample2d,
     TableConv2d,
@@ -17,6 +18,6 @@ from cnnkit.layers.network import CNN, build_from_spec, with_num_classes
 
 __all__ = [
     "ACTIVATION_FACTORIES", "FACTORIES", "CNN", "Inception", "LocallyConnected2d", "Maxout", "RBFOutput",
-    "Residual", "ScaledTanh", "Subsample2d", "TableConv2d", "TiledConv2d", "ZeroPadShortcut",
+    "Residual", "Scale", "ScaledTanh", "Subsample2d", "TableConv2d", "TiledConv2d", "ZeroPadShortcut",
     "build_from_spec", "build_layer", "get_activation", "with_num_classes",
 ]

@@ -176,6 +176,7 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "rbf": _rbf,
     "flatten": lambda layer, shape: nn.Flatten(),
     "dropout": lambda layer, shape: nn.Dropout(layer["p"]),
+    "scale": lambda layer, shape: M.Scale(layer["factor"]),
     "lrn": lambda layer, shape: nn.LocalResponseNorm(layer["size"], layer["alpha"], layer["beta"], layer["k"]),
     "inception": _inception,
     "residual": _residual,

@@ -7,6 +7,7 @@
 * :class:`RBFOutput` - LeNet-5's Euclidean RBF ("Gaussian connections") output.
 * :class:`Maxout`, :class:`ScaledTanh` - activations.
 * :class:`ZeroPadShortcut` - ResNet's parameter-free "option A" shortcut.
+* :class:`Scale` - a constant factor (a fixed temperature on the logits).
 """
 
 from __future__ import annotations
@@ -169,6 +170,21 @@ class ScaledTanh(nn.Module):
 
     def extra_repr(self) -> str:
         return f"amplitude={self.amplitude}, slope={self.slope:.4g}"
+
+
+class Scale(nn.Module):
+    """Multiply by a constant: a fixed temperature on the logits lets the optimizer run at
+    a higher learning rate without the head's outputs blowing up (airbench's ``Mul(1/9)``)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
 
 
 class ZeroPadShortcut(nn.Module):

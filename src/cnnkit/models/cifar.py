@@ -22,7 +22,7 @@ SPEED_WIDTHS = (64, 256, 256)
 
 
 @register_model("cifar-speed", description="a small fast CIFAR-10 net in airbench's spirit: 3 conv groups with "
-                "batch norm, max pooling and GELU, global max pool, linear head",
+                "batch norm, max pooling and GELU, global max pool, linear head scaled by 1/9",
                 source="Jordan 2024, 'airbench' (CIFAR-10 94% in seconds), simplified", dataset="cifar10")
 def cifar_speed() -> dict:
     def conv(k):
@@ -36,5 +36,5 @@ def cifar_speed() -> dict:
                    {"type": "maxpool", "name": f"pool{i}", "size": 2, "floor": True},
                    dict(conv(k), name=f"block{i}b")]
     layers += [{"type": "maxpool", "name": "gmp", "global": True}, {"type": "fc", "name": "head", "units": 10},
-               {"type": "softmax"}]
+               {"type": "scale", "name": "temperature", "factor": 1 / 9}, {"type": "softmax"}]
     return {"input": [3, 32, 32], "classes": CIFAR10_CLASSES, "layers": layers}

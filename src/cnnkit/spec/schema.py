@@ -212,6 +212,7 @@ LAYER_TYPES: dict[str, dict[str, Field]] = {
     },
     "flatten": {},
     "dropout": {"p": Field(probability, 0.5)},
+    "scale": {"factor": Field(number, required=True, doc="multiply every value by this (airbench: 1/9 on the logits)")},
     "batchnorm": {"eps": Field(pos_float, 1e-5), "momentum": Field(probability, 0.1)},
     "lrn": {
         "size": Field(pos_int, 5, doc="n, adjacent maps summed over"),
@@ -255,7 +256,7 @@ TYPE_ALIASES = {
 }
 
 #: Layers that only transform values in place: no neurons of their own, no fan-in.
-ELEMENTWISE = frozenset(set(ACTIVATIONS) - {"maxout"} | {"dropout", "batchnorm", "lrn", "flatten"})
+ELEMENTWISE = frozenset(set(ACTIVATIONS) - {"maxout"} | {"dropout", "batchnorm", "lrn", "flatten", "scale"})
 
 
 def canonical_type(name: Any, where: str) -> str:

@@ -47,6 +47,8 @@ class TrainConfig:
     patience: int = 1  # epochs without validation improvement before a plateau drop
     max_drops: int = 3  # plateau: at most this many drops (AlexNet: 3)
     label_smoothing: float = 0.0
+    lr_bn_scale: float = 1.0  # learning-rate multiplier for batch-norm parameters (airbench: 64 on BN biases)
+    train_bn_scale: bool = True  # false: batch-norm scales stay 1 and only their biases learn (airbench)
     init: str = "default"
     whiten_stem: bool = False  # first conv = frozen patch-whitening filters computed from the training images
     preprocess: str = "standardize"
@@ -77,7 +79,8 @@ CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS, "prepr
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _NON_NEGATIVE = {"workers", "momentum", "weight_decay", "warmup", "label_smoothing", "val_split", "limit_train",
                  "limit_test", "threads", "seed", "max_drops"}
-_POSITIVE = {"ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma", "patience"}
+_POSITIVE = {"lr_bn_scale", "ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma",
+             "patience"}
 
 
 def _coerce(key: str, value: Any) -> Any:

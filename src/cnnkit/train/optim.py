@@ -8,12 +8,26 @@ from torch import nn
 from cnnkit.errors import CnnkitError
 from cnnkit.train.config import TrainConfig
 
+BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Weight decay (L2) applies to conv/fc weights, not to biases or batch-norm scales."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    """Weight decay (L2) applies to conv/fc weights, not to biases or batch-norm scales.
+
+    With ``lr_bn_scale`` != 1 the batch-norm parameters get a group of their own
+    whose learning rate is that multiple of the schedule's (``lr_scale``, read by
+    :func:`set_lr`): they only shift and scale normalised activations, and
+    airbench trains them 64x faster than the weights.
+    """
+    bn = {id(p) for m in model.modules() if isinstance(m, BATCHNORMS) for p in m.parameters(recurse=False)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    own_group = cfg.lr_bn_scale != 1.0
+    decay = [p for p in trainable if p.ndim > 1]
+    no_decay = [p for p in trainable if p.ndim <= 1 and not (own_group and id(p) in bn)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if own_group:
+        groups.append({"params": [p for p in trainable if id(p) in bn], "weight_decay": 0.0,
+                       "lr_scale": cfg.lr_bn_scale})
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
@@ -28,7 +42,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
 @torch.no_grad()
@@ -60,6 +74,13 @@ def initialize(model: nn.Module, method: str) -> None:
         bias = getattr(m, "bias", None)
         if isinstance(bias, torch.Tensor):
             bias.zero_()
+
+
+def freeze_bn_scales(model: nn.Module) -> None:
+    """Keep every batch-norm scale at its value (1 when fresh); only the biases learn (airbench)."""
+    for m in model.modules():
+        if isinstance(m, BATCHNORMS) and m.weight is not None:
+            m.weight.requires_grad_(False)
 
 
 @torch.no_grad()

@@ -38,7 +38,7 @@ from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, sa
 from cnnkit.train.config import TrainConfig, resolve_config, validate
 from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
-from cnnkit.train.optim import initialize, make_optimizer, whiten_stem
+from cnnkit.train.optim import freeze_bn_scales, initialize, make_optimizer, whiten_stem
 from cnnkit.train.schedule import LRSchedule
 
 
@@ -469,6 +469,8 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
         normalizer = Normalizer.fit(cfg.preprocess, sample)
     if cfg.whiten_stem and fresh:
         whiten_stem(model, normalizer(sample.images[sample_indices(len(sample), 5000, cfg.seed)]))
+    if not cfg.train_bn_scale:
+        freeze_bn_scales(model)
     augmenter = Augmenter.build(cfg.augment, normalizer(sample.images[:10_000]))
     model.to(device)
     if cfg.channels_last:
