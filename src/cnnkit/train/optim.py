@@ -64,7 +64,7 @@ def initialize(model: nn.Module, method: str) -> None:
         return
     for m in model.modules():
         weight = getattr(m, "weight", None)
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) or weight is None or weight.ndim < 2:
+        if isinstance(m, BATCHNORMS) or weight is None or weight.ndim < 2:
             continue
         if method == "he":
             nn.init.kaiming_normal_(weight, mode="fan_out" if isinstance(m, nn.Conv2d) else "fan_in",
