@@ -6,8 +6,10 @@ image, ``DataLoader(batch_size=64, shuffle=True)``, SGD with momentum, a
 ``.item()`` per step).  cnnkit trains the same architecture on the same data
 with the named recipe.  Both are timed over whole epochs of the training loop
 only (no dataset loading), alternately, and the medians are compared.
+``--native-off`` adds a third rival: cnnkit with its C kernels switched off
+(``CNNKIT_NATIVE=0``), to show what they add.
 
-Usage: python bench/throughput.py [--rounds 3] [--recipe fast] [--inference]
+Usage: python bench/throughput.py [--rounds 3] [--recipe fast] [--inference] [--native-off]
 Prints one JSON object.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -26,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import cnnkit
 from cnnkit.data import load_dataset
+from cnnkit.layers import native
 
 
 # ----------------------------------------------------------------------------- the lecture's code
@@ -83,8 +87,10 @@ def plain_epoch(images, labels) -> float:
     return len(labels) / (time.perf_counter() - start)
 
 
-def cnnkit_epoch(recipe: str, data_dir) -> float:
+def cnnkit_epoch(recipe: str, data_dir, native_kernels: bool = True) -> float:
     """One epoch of cnnkit's trainer (training loop only, as it reports in metrics.jsonl)."""
+    os.environ["CNNKIT_NATIVE"] = "1" if native_kernels else "0"
+    native.library.cache_clear()
     with tempfile.TemporaryDirectory() as d:
         r = cnnkit.train("lenet5", "mnist", out=f"{d}/run", quiet=True, epochs=1, data_dir=data_dir,
                          recipe=None if recipe == "default" else recipe)
@@ -113,22 +119,30 @@ def main() -> None:
     p.add_argument("--recipe", default="fast", help="cnnkit recipe: fast or default")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--inference", action="store_true", help="also measure inference images/s")
+    p.add_argument("--native-off", action="store_true", help="also time cnnkit without its C kernels")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     ds = load_dataset("mnist", args.data_dir)
     images, labels = ds["train"].images, ds["train"].labels
-    plain, ours = [], []
+    plain, ours, no_native = [], [], []
     for _ in range(args.rounds):
         plain.append(plain_epoch(images, labels))
         ours.append(cnnkit_epoch(args.recipe, args.data_dir))
+        if args.native_off:
+            no_native.append(cnnkit_epoch(args.recipe, args.data_dir, native_kernels=False))
+    os.environ["CNNKIT_NATIVE"] = "1"
+    native.library.cache_clear()
     result = {
         "threads": torch.get_num_threads(), "torch": torch.__version__, "rounds": args.rounds,
         "plain_loop_images_per_second": [round(v) for v in plain],
         "cnnkit_images_per_second": [round(v) for v in ours],
         "plain_median": round(statistics.median(plain)), "cnnkit_median": round(statistics.median(ours)),
         "ratio": round(statistics.median(ours) / statistics.median(plain), 2),
-        "cnnkit_recipe": args.recipe,
+        "cnnkit_recipe": args.recipe, "native_kernels": native.library() is not None,
     }
+    if no_native:
+        result["cnnkit_without_native_images_per_second"] = [round(v) for v in no_native]
+        result["native_speedup"] = round(statistics.median(ours) / statistics.median(no_native), 3)
     if args.inference:
         result["lenet5_inference_images_per_second"] = {
             "eager": round(inference_rate("lenet5", (1, 28, 28), 1024)),

@@ -5,6 +5,7 @@ from cnnkit.layers.modules import (
     Inception,
     LocallyConnected2d,
     Maxout,
+    MaxPool2d,
     RBFOutput,
     Residual,
     Scale,
@@ -17,7 +18,7 @@ from cnnkit.layers.modules import (
 from cnnkit.layers.network import CNN, build_from_spec, with_num_classes
 
 __all__ = [
-    "ACTIVATION_FACTORIES", "FACTORIES", "CNN", "Inception", "LocallyConnected2d", "Maxout", "RBFOutput",
+    "ACTIVATION_FACTORIES", "FACTORIES", "CNN", "Inception", "LocallyConnected2d", "Maxout", "MaxPool2d", "RBFOutput",
     "Residual", "Scale", "ScaledTanh", "Subsample2d", "TableConv2d", "TiledConv2d", "ZeroPadShortcut",
     "build_from_spec", "build_layer", "get_activation", "with_num_classes",
 ]

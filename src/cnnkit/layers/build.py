@@ -87,7 +87,7 @@ def _pool(layer: LayerSpec, shape: Shape) -> nn.Module:
     if a["global"]:
         main: nn.Module = nn.AdaptiveMaxPool2d(1) if layer.type == "maxpool" else nn.AdaptiveAvgPool2d(1)
     elif layer.type == "maxpool":
-        main = nn.MaxPool2d(a["size"], a["stride"], a["pad"], ceil_mode=a["ceil_mode"])
+        main = M.MaxPool2d(a["size"], a["stride"], a["pad"], ceil_mode=a["ceil_mode"])
     else:
         main = nn.AvgPool2d(a["size"], a["stride"], a["pad"], ceil_mode=a["ceil_mode"])
     return main

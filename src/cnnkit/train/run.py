@@ -29,7 +29,7 @@ from cnnkit.data.stream import StreamingData
 from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, sample_indices, split
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
-from cnnkit.layers import build_from_spec, with_num_classes
+from cnnkit.layers import build_from_spec, native, with_num_classes
 from cnnkit.models import resolve_spec
 from cnnkit.spec import spec_to_data
 from cnnkit.train import distributed
@@ -475,6 +475,8 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    if device.type == "cpu":
+        native.library()  # build the CPU kernels now (once per machine), not inside the first timed epoch
     normalizer.to(device)
     steps = -(-len(train) // cfg.batch_size)
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
