@@ -226,6 +226,12 @@ class Residual(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
+def _tracing() -> bool:
+    """Inside ``torch.compile``: leave pooling to the compiler (a ctypes call would break its graph)."""
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)  # torch >= 2.3
+    return bool(is_compiling and is_compiling())
+
+
 class _MaxPool2x2(torch.autograd.Function):
     """2x2/2 max pooling by the C kernel in ``native/maxpool.c``; float32 on the CPU only.
 
@@ -280,7 +286,7 @@ class MaxPool2d(nn.MaxPool2d):
                 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 and x.numel() > 0
                 # ATen vectorises channels-last pooling over 8+ channels and is then as fast or faster
                 and (x.shape[1] < 8 or not x.is_contiguous(memory_format=torch.channels_last))
-                and not torch.compiler.is_compiling() and not torch.jit.is_scripting()
+                and not _tracing() and not torch.jit.is_scripting()
                 and native.library() is not None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
