@@ -144,3 +144,23 @@ def test_built_models_use_the_native_pool_class():
     net = cnnkit.build("lenet5")
     pools = [m for m in net.modules() if isinstance(m, torch.nn.MaxPool2d)]
     assert len(pools) == 2 and all(isinstance(m, MaxPool2d) for m in pools)
+
+
+@needs_compiler
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_double_backward_matches_pytorch(channels_last):
+    """create_graph=True through the kernel (gradient penalties, Hessian-vector products) works as ATen's."""
+    torch.manual_seed(0)
+    x = torch.randint(-2, 3, (2, 3, 4, 6)).float()
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    results = []
+    for pool in (MaxPool2d(2), lambda t: F.max_pool2d(t, 2)):
+        xi = x.clone().requires_grad_()
+        out = pool(xi)
+        (g,) = torch.autograd.grad((out ** 3).sum(), xi, create_graph=True)
+        (h,) = torch.autograd.grad((g * torch.arange(g.numel()).view_as(g)).sum(), xi)
+        results.append((g.detach(), h))
+    assert MaxPool2d(2)._native(x)
+    for a, b in zip(*results):
+        _assert_identical(a, b)

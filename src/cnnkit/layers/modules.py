@@ -18,7 +18,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from cnnkit.layers import native
 
@@ -256,10 +255,14 @@ class _MaxPool2x2(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (arg,) = ctx.saved_tensors
         shape, fmt, images, channels = ctx.geometry
+        if torch.is_grad_enabled():  # create_graph=True (double backward): the same scatter from differentiable ops
+            b, c, h, w = shape
+            position = torch.arange(4, dtype=arg.dtype, device=arg.device).view(1, 1, 1, 2, 1, 2)
+            won = arg[:, :, :, None, :, None] == position  # (B, C, Ho, 2, Wo, 2)
+            return (grad[:, :, :, None, :, None] * won).reshape(b, c, h, w).contiguous(memory_format=fmt)
         grad = grad.contiguous(memory_format=fmt)
         grad_in = torch.empty(shape, memory_format=fmt)
         native.library().cnnkit_maxpool2_backward(grad.data_ptr(), arg.data_ptr(), grad_in.data_ptr(), images,
