@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnkit.cache import cache_dir
 from cnnkit.errors import CnnkitError
 
 DEBIAN_DATASETS = Path("/usr/share/datasets")
@@ -37,11 +38,6 @@ class RemoteFile:
     name: str
     sha256: str | None
     urls: tuple[str, ...]
-
-
-def cache_dir() -> Path:
-    """cnnkit's own cache (downloads, unpacked archives, decoded image folders)."""
-    return Path(os.environ.get("CNNKIT_CACHE") or Path.home() / ".cache" / "cnnkit").expanduser()
 
 
 def data_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:

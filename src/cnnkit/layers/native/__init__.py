@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cnnkit.cache import cache_dir
+
 SOURCE = Path(__file__).with_name("maxpool.c")
 FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
 TUNE = ("-march=native",)  # dropped if the compiler refuses it
@@ -35,11 +37,6 @@ TUNE = ("-march=native",)  # dropped if the compiler refuses it
 
 def enabled() -> bool:
     return os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("CNNKIT_CACHE") or Path.home() / ".cache" / "cnnkit"
-    return Path(root).expanduser() / "native"
 
 
 def _compiler() -> str | None:
@@ -97,7 +94,7 @@ def library() -> ctypes.CDLL | None:
         return None
     key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS + TUNE).encode(), cc.encode(),
                                      platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
-    target = _cache_dir() / f"cnnkit-{key}.so"
+    target = cache_dir() / "native" / f"cnnkit-{key}.so"
     try:
         if not target.exists() and not _build(cc, target):
             return None
