@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnkit
-from cnnkit.layers import MaxPool2d, native
+from cnnkit.layers import Conv2d, MaxPool2d, native
+from cnnkit.layers.native import ops
 
 needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler on this machine")
 
@@ -94,6 +95,7 @@ def test_other_windows_and_inputs_use_pytorch():
 @needs_compiler
 def test_lenet5_trains_identically_with_and_without_the_kernel(fresh_library, monkeypatch):
     """Two training steps of LeNet-5 (channels-last, as the fast recipe) give the same weights bit for bit."""
+    monkeypatch.setattr(Conv2d, "NATIVE_MAX_IN", 0)  # convolutions by oneDNN both times: only pooling differs
     x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (16,))
     weights = []
@@ -164,3 +166,19 @@ def test_double_backward_matches_pytorch(channels_last):
     assert MaxPool2d(2)._native(x)
     for a, b in zip(*results):
         _assert_identical(a, b)
+
+
+@needs_compiler
+@pytest.mark.parametrize("batch", [3, 8, 24, 128])  # the 8-lane path needs a multiple of 8 above 16
+def test_batch_last_maps_pool_identically(batch):
+    """Maps stored (C, H, W, N), as the native convolutions write them, pool in place and bit for bit."""
+    torch.manual_seed(batch)
+    x = torch.randint(-3, 3, (batch, 6, 8, 10)).float()
+    x[0, 1, 2, 2] = float("nan")
+    stored = x.permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2)
+    assert ops.is_batch_last(stored) and MaxPool2d(2)._native(stored)
+    (out, grad), (ref_out, ref_grad) = _both(stored, MaxPool2d(2))
+    _assert_identical(out, ref_out)
+    _assert_identical(grad, ref_grad)
+    assert ops.is_batch_last(out) and ops.is_batch_last(grad)
+    out.relu_()  # a new tensor, not a view: in-place activations after pooling are allowed

@@ -65,7 +65,7 @@ def _conv(layer: LayerSpec, shape: Shape) -> nn.Module:
     if a["table"] is not None:
         main: nn.Module = M.TableConv2d(c, a["table"], a["size"], a["stride"], a["pad"], bias=a["bias"])
     else:
-        main = nn.Conv2d(c, a["filters"], a["size"], a["stride"], a["pad"], groups=a["groups"], bias=a["bias"])
+        main = M.Conv2d(c, a["filters"], a["size"], a["stride"], a["pad"], groups=a["groups"], bias=a["bias"])
     return _with_tail(main, layer, a["filters"], False, "conv")
 
 

@@ -9,6 +9,7 @@
 * :class:`ZeroPadShortcut` - ResNet's parameter-free "option A" shortcut.
 * :class:`Scale` - a constant factor (a fixed temperature on the logits).
 * :class:`MaxPool2d` - ``nn.MaxPool2d`` with a native CPU kernel for 2x2 windows.
+* :class:`Conv2d` - ``nn.Conv2d`` with a native CPU kernel for few channels.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.layers import native
+from cnnkit.layers.native import ops
 
 
 def _kaiming_uniform_(weight: torch.Tensor, fan_in: int) -> None:
@@ -226,48 +228,16 @@ class Residual(nn.Module):
 
 
 def _tracing() -> bool:
-    """Inside ``torch.compile``: leave pooling to the compiler (a ctypes call would break its graph)."""
+    """Inside ``torch.compile``: leave the layer to the compiler (a ctypes call would break its graph)."""
     is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)  # torch >= 2.3
     return bool(is_compiling and is_compiling())
 
 
-class _MaxPool2x2(torch.autograd.Function):
-    """2x2/2 max pooling by the C kernel in ``native/maxpool.c``; float32 on the CPU only.
-
-    Saves only the winner's position in each window (one byte per output)
-    instead of the input and int64 indices that ATen keeps.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-            fmt, images, channels = torch.channels_last, b, c  # stored (B, H, W, C)
-        else:
-            fmt, images, channels = torch.contiguous_format, b * c, 1  # (B*C, H, W, 1)
-            x = x.contiguous()
-        out = torch.empty(b, c, h // 2, w // 2, memory_format=fmt)
-        arg = torch.empty(out.shape, dtype=torch.uint8, memory_format=fmt)
-        native.library().cnnkit_maxpool2_forward(x.data_ptr(), out.data_ptr(), arg.data_ptr(), images, h, w,
-                                                 channels)
-        ctx.save_for_backward(arg)
-        ctx.geometry = (x.shape, fmt, images, channels)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (arg,) = ctx.saved_tensors
-        shape, fmt, images, channels = ctx.geometry
-        if torch.is_grad_enabled():  # create_graph=True (double backward): the same scatter from differentiable ops
-            b, c, h, w = shape
-            position = torch.arange(4, dtype=arg.dtype, device=arg.device).view(1, 1, 1, 2, 1, 2)
-            won = arg[:, :, :, None, :, None] == position  # (B, C, Ho, 2, Wo, 2)
-            return (grad[:, :, :, None, :, None] * won).reshape(b, c, h, w).contiguous(memory_format=fmt)
-        grad = grad.contiguous(memory_format=fmt)
-        grad_in = torch.empty(shape, memory_format=fmt)
-        native.library().cnnkit_maxpool2_backward(grad.data_ptr(), arg.data_ptr(), grad_in.data_ptr(), images,
-                                                  shape[2], shape[3], channels)
-        return grad_in
+def _native_ok(x: torch.Tensor) -> bool:
+    """What every native path needs: float32 on the CPU, no tracing or scripting, autocast off, a built library."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and x.numel() > 0
+            and not _tracing() and not torch.jit.is_scripting() and not torch.is_autocast_enabled("cpu")
+            and native.library() is not None)
 
 
 class MaxPool2d(nn.MaxPool2d):
@@ -284,15 +254,42 @@ class MaxPool2d(nn.MaxPool2d):
     def _native(self, x: torch.Tensor) -> bool:
         pair = lambda v: v if isinstance(v, tuple) else (v, v)
         return (pair(self.kernel_size) == (2, 2) and pair(self.stride) == (2, 2) and pair(self.padding) == (0, 0)
-                and pair(self.dilation) == (1, 1) and not self.return_indices
-                and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-                and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 and x.numel() > 0
+                and pair(self.dilation) == (1, 1) and not self.return_indices and _native_ok(x)
+                and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
                 # ATen vectorises channels-last pooling over 8+ channels and is then as fast or faster
-                and (x.shape[1] < 8 or not x.is_contiguous(memory_format=torch.channels_last))
-                and not _tracing() and not torch.jit.is_scripting()
-                and native.library() is not None)
+                and (x.shape[1] < 8 or not x.is_contiguous(memory_format=torch.channels_last)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._native(x):
-            return _MaxPool2x2.apply(x)
+            return ops.max_pool2x2(x)
+        return super().forward(x)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that runs convolutions with few channels through a native CPU kernel.
+
+    oneDNN keeps its vectors busy by working across channels, so with LeNet's
+    1 or 6 input channels it reaches a fifth of the CPU's peak; the kernel in
+    ``native/conv.c`` works across the batch instead (8 images per vector) and
+    returns the map batch-last, (C, H, W, N), which the next pooling,
+    activation and convolution read as they are.  Results equal
+    ``nn.Conv2d``'s up to float rounding.  Used for float32 CPU batches that
+    are multiples of 8, square filters up to 7x7, ``groups=1``, no dilation,
+    and at most :attr:`NATIVE_MAX_IN` input and :attr:`NATIVE_MAX_OUT` output
+    channels, where it measured faster; everything else (GPUs, autocast,
+    ``torch.compile``, no C compiler) is ``nn.Conv2d`` itself.
+    """
+
+    NATIVE_MAX_IN, NATIVE_MAX_OUT = 8, 32
+
+    def _native(self, x: torch.Tensor) -> bool:
+        f, s, p = self.kernel_size, self.stride, self.padding
+        return (self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
+                and not isinstance(p, str) and f[0] == f[1] <= 7 and s[0] == s[1] and p[0] == p[1]
+                and self.in_channels <= self.NATIVE_MAX_IN and self.out_channels <= self.NATIVE_MAX_OUT
+                and x.shape[0] % 8 == 0 and self.weight.dtype == torch.float32 and _native_ok(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._native(x):
+            return ops.conv2d(x, self.weight, self.bias, self.stride[0], self.padding[0])
         return super().forward(x)

@@ -1,13 +1,16 @@
 """C kernels for the few CPU hot spots that ATen and oneDNN leave slow, built on first use.
 
-Why: profiling LeNet-5's training step on a 2-core CPU showed its first max
-pooling (6 channels, channels-last) taking ~20% of the step, because ATen's
-kernel falls back to a scalar loop below 8 channels and zero-fills the
-gradient in a separate pass.  ``maxpool.c`` does the same arithmetic 2-3x
-faster and bit-for-bit identically (see ``tests/layers/test_native.py``).
+Why: profiling LeNet-5's training step on a 2-core CPU showed its
+convolutions (1 and 6 input channels) running at ~20-30% of the CPU's peak
+in oneDNN, and its first max pooling (6 channels, channels-last) taking ~20%
+of the step, because ATen's kernel falls back to a scalar loop below 8
+channels.  ``conv.c`` computes small convolutions with the batch as the
+vector dimension (maps stored batch-last, (C, H, W, N)); ``maxpool.c`` pools
+2x2 windows bit-for-bit like ATen, in any of the three layouts (see
+``tests/layers/test_native.py``).
 
-The kernels are plain C with no PyTorch headers, so compiling takes well
-under a second.  They are built with the system's C compiler (``$CC``, else
+The kernels are plain C with no PyTorch headers (compiling takes a few
+seconds, once).  They are built with the system's C compiler (``$CC``, else
 ``cc``/``gcc``/``clang``) into ``$CNNKIT_CACHE/native`` (default
 ``~/.cache/cnnkit/native``), keyed by source, flags and CPU, and loaded with
 :mod:`ctypes`.  With no compiler, on a build failure, or with
@@ -30,9 +33,11 @@ from pathlib import Path
 
 from cnnkit.cache import cache_dir
 
-SOURCE = Path(__file__).with_name("maxpool.c")
-FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
-TUNE = ("-march=native",)  # dropped if the compiler refuses it
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("maxpool.c", "conv.c"))
+# -ffp-contract=fast: fused multiply-adds (ISO C mode would forbid them)
+FLAGS = ("-O3", "-std=gnu99", "-ffp-contract=fast", "-fPIC", "-shared")
+# each dropped in turn if the compiler refuses it: without OpenMP the kernels run on one thread
+OPTIONAL = (("-march=native", "-fopenmp"), ("-fopenmp",), ("-march=native",), ())
 
 
 def enabled() -> bool:
@@ -59,12 +64,13 @@ def _cpu_signature() -> str:
 
 def _build(cc: str, target: Path) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
-    for flags in (FLAGS + TUNE, FLAGS):
+    for extra in OPTIONAL:
+        flags = FLAGS + extra
         # a private name, then an atomic rename: concurrent processes (DDP ranks, test workers) never see half a file
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
         try:
-            done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, timeout=120)
+            done = subprocess.run([cc, *flags, "-o", tmp, *map(str, SOURCES)], capture_output=True, timeout=300)
             if done.returncode == 0:
                 os.replace(tmp, target)
                 return True
@@ -81,6 +87,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     for fn in (lib.cnnkit_maxpool2_forward, lib.cnnkit_maxpool2_backward):
         fn.argtypes = [ptr, ptr, ptr, i64, i64, i64, i64]
         fn.restype = None
+    for fn in (lib.cnnkit_conv_forward, lib.cnnkit_conv_weight_grad):
+        fn.argtypes = [ptr] * 4 + [i64] * 10
+        fn.restype = ctypes.c_int
+    lib.cnnkit_openmp.argtypes, lib.cnnkit_openmp.restype = [], ctypes.c_int
     return lib
 
 
@@ -92,7 +102,7 @@ def library() -> ctypes.CDLL | None:
     cc = _compiler()
     if cc is None:
         return None
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS + TUNE).encode(), cc.encode(),
+    key = hashlib.sha256(b"\0".join([*(f.read_bytes() for f in SOURCES), repr((FLAGS, OPTIONAL)).encode(), cc.encode(),
                                      platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
     target = cache_dir() / "native" / f"cnnkit-{key}.so"
     try:
