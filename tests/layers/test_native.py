@@ -95,7 +95,7 @@ def test_other_windows_and_inputs_use_pytorch():
 @needs_compiler
 def test_lenet5_trains_identically_with_and_without_the_kernel(fresh_library, monkeypatch):
     """Two training steps of LeNet-5 (channels-last, as the fast recipe) give the same weights bit for bit."""
-    monkeypatch.setattr(Conv2d, "NATIVE_MAX_IN", 0)  # convolutions by oneDNN both times: only pooling differs
+    monkeypatch.setattr(Conv2d, "NATIVE_MAX_CHANNEL_PAIRS", 0)  # oneDNN convolutions both times: only pooling differs
     x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (16,))
     weights = []
@@ -132,7 +132,9 @@ def test_no_compiler_or_a_failing_build_falls_back(fresh_library, monkeypatch, t
 @needs_compiler
 def test_library_is_cached_on_disk_and_reused(fresh_library, monkeypatch, tmp_path):
     monkeypatch.setenv("CNNKIT_CACHE", str(tmp_path))
+    assert native.needs_build()  # the trainer then says it is compiling
     assert native.library() is not None
+    assert not native.needs_build()
     built = list((tmp_path / "native").glob("cnnkit-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns

@@ -475,14 +475,16 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    if device.type == "cpu":
-        native.library()  # build the CPU kernels now (once per machine), not inside the first timed epoch
     normalizer.to(device)
     steps = -(-len(train) // cfg.batch_size)
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
     trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
                       data_gen, aug_gen, list(callbacks or []))
+    if device.type == "cpu":  # build the CPU kernels now (once per machine), not inside the first timed epoch
+        if native.needs_build():
+            trainer.notify("on_message", "compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
+        native.library()
     amp = cfg.amp if cfg.amp != "auto" else ("bf16" if device.type == "cuda" else "off")
     if amp == "fp16" and device.type != "cuda":
         raise CnnkitError("--amp fp16 needs a GPU; use --amp bf16 (or off) on a CPU")

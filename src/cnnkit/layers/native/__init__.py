@@ -94,6 +94,20 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def _target(cc: str) -> Path:
+    """Where the library for these sources, flags, compiler and CPU lives in the cache."""
+    key = hashlib.sha256(b"\0".join([*(f.read_bytes() for f in SOURCES), repr((FLAGS, OPTIONAL)).encode(), cc.encode(),
+                                     platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
+    return cache_dir() / "native" / f"cnnkit-{key}.so"
+
+
+def needs_build() -> bool:
+    """Whether :func:`library` would compile first (a few seconds, once per machine): worth telling the user."""
+    cc = _compiler()
+    return (library.cache_info().currsize == 0 and enabled() and sys.platform != "win32" and cc is not None
+            and not _target(cc).exists())
+
+
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None where they cannot be built (then PyTorch's operators are used)."""
@@ -102,9 +116,7 @@ def library() -> ctypes.CDLL | None:
     cc = _compiler()
     if cc is None:
         return None
-    key = hashlib.sha256(b"\0".join([*(f.read_bytes() for f in SOURCES), repr((FLAGS, OPTIONAL)).encode(), cc.encode(),
-                                     platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
-    target = cache_dir() / "native" / f"cnnkit-{key}.so"
+    target = _target(cc)
     try:
         if not target.exists() and not _build(cc, target):
             return None

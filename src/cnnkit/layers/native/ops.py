@@ -116,8 +116,8 @@ class _Conv2d(torch.autograd.Function):
         if library().cnnkit_conv_forward(xb.data_ptr(), wc.data_ptr(), b, y.data_ptr(), n, c, h, w, k, f, stride,
                                          padding, ho, wo):
             raise ValueError(f"native conv2d cannot take input {tuple(x.shape)} with weight {tuple(weight.shape)}")
-        ctx.save_for_backward(x, weight, bias)
-        ctx.geometry = (stride, padding)
+        ctx.save_for_backward(x, weight, bias)  # x: autograd checks it was not modified in place meanwhile
+        ctx.x_batch_last, ctx.geometry = xb, (stride, padding)  # xb: x itself or a private copy
         return y
 
     @staticmethod
@@ -148,7 +148,7 @@ class _Conv2d(torch.autograd.Function):
             else:
                 grad_x = torch.nn.grad.conv2d_input(x.shape, weight.detach(), grad, stride, padding)
         if need_w:
-            xb = _batch_last_data(x.detach())
+            xb = ctx.x_batch_last
             dw = torch.empty(k, c, f, f)
             part = torch.empty(n // 8, k * c * f * f)
             if lib.cnnkit_conv_weight_grad(xb.data_ptr(), g.data_ptr(), dw.data_ptr(), part.data_ptr(), n, c, h, w,
