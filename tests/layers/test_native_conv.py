@@ -89,6 +89,7 @@ def test_which_convolutions_run_natively():
     assert not Conv2d(3, 8, 3)._native(torch.randn(12, 3, 12, 12))  # batch not a multiple of 8
     assert not Conv2d(3, 8, 3)._native(x.double())
     assert not Conv2d(3, 8, 9)._native(torch.randn(16, 3, 20, 20))  # filters over 7x7
+    assert not Conv2d(3, 8, 3)._native(torch.randn(8, 3, 96, 96))  # large maps
     assert not Conv2d(3, 9, 3, groups=3)._native(x)
     assert not Conv2d(3, 8, 3, dilation=2)._native(x)
     assert not Conv2d(3, 8, 3, padding="same")._native(x)

@@ -274,8 +274,8 @@ class Conv2d(nn.Conv2d):
     returns the map batch-last, (C, H, W, N), which the next pooling,
     activation and convolution read as they are.  Results equal
     ``nn.Conv2d``'s up to float rounding.  Used for float32 CPU batches that
-    are multiples of 8, square filters up to 7x7, ``groups=1``, no dilation,
-    and in x out channels at most :attr:`NATIVE_MAX_CHANNEL_PAIRS`, where it
+    are multiples of 8, maps up to 64x64, square filters up to 7x7,
+    ``groups=1``, no dilation, and in x out channels at most :attr:`NATIVE_MAX_CHANNEL_PAIRS`, where it
     measured faster (training step of one layer, batch 128, 2-core AVX2 CPU:
     1->6 and 6->16 5x5 2.3x and 1.8x, 8->16 3x3 1.4x, 3->32 5x5 1.2x;
     8->32 3x3 0.8x, 16->16 0.65x); everything else (more channels, GPUs,
@@ -283,13 +283,15 @@ class Conv2d(nn.Conv2d):
     """
 
     NATIVE_MAX_CHANNEL_PAIRS = 128
+    NATIVE_MAX_PIXELS = 64 * 64  # measured on MNIST and CIFAR sizes; larger maps also need more scratch per thread
 
     def _native(self, x: torch.Tensor) -> bool:
         f, s, p = self.kernel_size, self.stride, self.padding
         return (self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
                 and not isinstance(p, str) and f[0] == f[1] <= 7 and s[0] == s[1] and p[0] == p[1]
                 and self.in_channels * self.out_channels <= self.NATIVE_MAX_CHANNEL_PAIRS
-                and x.shape[0] % 8 == 0 and self.weight.dtype == torch.float32 and _native_ok(x))
+                and x.shape[0] % 8 == 0 and x.shape[2] * x.shape[3] <= self.NATIVE_MAX_PIXELS
+                and self.weight.dtype == torch.float32 and _native_ok(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._native(x):

@@ -151,31 +151,42 @@ INLINE void weight_grad_slice(const int KB, const int F, const float *restrict x
 
 /* One instance per register block; the OpenMP pragma sits here, where the block sizes are constants. */
 #define FORWARD(KB, PX)                                                                                       \
-    static void forward_##KB##_##PX(const float *x, const float *w, const float *b, float *y, int64_t n,      \
-                                    int64_t c, int64_t h, int64_t wd, int64_t k, int64_t f, int64_t s,        \
-                                    int64_t p, int64_t ho, int64_t wo)                                        \
+    static int forward_##KB##_##PX(const float *x, const float *w, const float *b, float *y, int64_t n,       \
+                                   int64_t c, int64_t h, int64_t wd, int64_t k, int64_t f, int64_t s,         \
+                                   int64_t p, int64_t ho, int64_t wo)                                         \
     {                                                                                                         \
         const int64_t hp = h + 2 * p, wp = wd + 2 * p;                                                        \
-        _Pragma("omp parallel for schedule(static)")                                                          \
+        int failed = 0;                                                                                       \
+        _Pragma("omp parallel for schedule(static) reduction(|: failed)")                                     \
         for (int64_t q = 0; q < n; q += LANES) {                                                              \
             float *blk = scratch(c * hp * wp * LANES);                                                        \
+            if (!blk) {                                                                                       \
+                failed = 1;                                                                                   \
+                continue;                                                                                     \
+            }                                                                                                 \
             pack(x, blk, n, q, c, h, wd, p);                                                                  \
             if (s == 1) /* a constant stride lets the compiler slide a window of inputs through registers */ \
                 forward_slice(KB, PX, blk, w, b, y, n, q, c, h, wd, p, k, f, 1, ho, wo);                        \
             else                                                                                              \
                 forward_slice(KB, PX, blk, w, b, y, n, q, c, h, wd, p, k, f, s, ho, wo);                        \
         }                                                                                                     \
+        return failed ? -2 : 0;                                                                               \
     }
 FORWARD(1, 8) FORWARD(2, 5) FORWARD(3, 3) FORWARD(4, 2) FORWARD(6, 2)
 
 #define WGRAD(KB, F)                                                                                          \
-    static void wgrad_##KB##_##F(const float *x, const float *g, float *part, int64_t n, int64_t c, int64_t h, \
-                                 int64_t wd, int64_t k, int64_t s, int64_t p, int64_t ho, int64_t wo)        \
+    static int wgrad_##KB##_##F(const float *x, const float *g, float *part, int64_t n, int64_t c, int64_t h,  \
+                                int64_t wd, int64_t k, int64_t s, int64_t p, int64_t ho, int64_t wo)         \
     {                                                                                                         \
         const int64_t hp = h + 2 * p, wp = wd + 2 * p, xs = c * hp * wp * LANES;                              \
-        _Pragma("omp parallel for schedule(static)")                                                          \
+        int failed = 0;                                                                                       \
+        _Pragma("omp parallel for schedule(static) reduction(|: failed)")                                     \
         for (int64_t q = 0; q < n; q += LANES) {                                                              \
             float *xb = scratch(xs + k * ho * wo * LANES), *gb = xb + xs;                                     \
+            if (!xb) {                                                                                        \
+                failed = 1;                                                                                   \
+                continue;                                                                                     \
+            }                                                                                                 \
             pack(x, xb, n, q, c, h, wd, p);                                                                   \
             pack(g, gb, n, q, k, ho, wo, 0);                                                                  \
             float *out = part + (q / LANES) * k * c * (F) * (F);                                              \
@@ -184,6 +195,7 @@ FORWARD(1, 8) FORWARD(2, 5) FORWARD(3, 3) FORWARD(4, 2) FORWARD(6, 2)
             else                                                                                              \
                 weight_grad_slice(KB, F, xb, gb, out, c, hp, wp, k, s, ho, wo);                               \
         }                                                                                                     \
+        return failed ? -2 : 0;                                                                               \
     }
 #define WGRAD_F(KB) WGRAD(KB, 1) WGRAD(KB, 2) WGRAD(KB, 3) WGRAD(KB, 4) WGRAD(KB, 5) WGRAD(KB, 6) WGRAD(KB, 7)
 WGRAD_F(1) WGRAD_F(2) WGRAD_F(4)
@@ -197,7 +209,7 @@ static int channel_block(int64_t k, const int *blocks, int count)
     return 1;
 }
 
-/* Returns 0 on success, -1 for shapes it does not handle (the caller then uses PyTorch's operator). */
+/* 0 on success, -1 for shapes it does not handle (the caller then uses PyTorch's operator), -2 out of memory. */
 int cnnkit_conv_forward(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t c, int64_t h,
                         int64_t wd, int64_t k, int64_t f, int64_t s, int64_t p, int64_t ho, int64_t wo)
 {
@@ -206,13 +218,12 @@ int cnnkit_conv_forward(const float *x, const float *w, const float *b, float *y
         return -1;
     /* Measured best on LeNet-5's maps (AVX2): 6x2 and 4x2 blocks; wider ones spill inputs to memory. */
     switch (channel_block(k, blocks, 4)) {
-    case 6: forward_6_2(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo); break;
-    case 4: forward_4_2(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo); break;
-    case 3: forward_3_3(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo); break;
-    case 2: forward_2_5(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo); break;
-    default: forward_1_8(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
+    case 6: return forward_6_2(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
+    case 4: return forward_4_2(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
+    case 3: return forward_3_3(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
+    case 2: return forward_2_5(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
+    default: return forward_1_8(x, w, b, y, n, c, h, wd, k, f, s, p, ho, wo);
     }
-    return 0;
 }
 
 /* part needs (n / 8) * k * c * f * f floats of scratch; dw gets k * c * f * f, summed in slice order. */
@@ -224,8 +235,8 @@ int cnnkit_conv_weight_grad(const float *x, const float *g, float *dw, float *pa
         return -1;
     const int kb = f <= 3 ? channel_block(k, blocks, 2) : f <= 6 ? channel_block(k, blocks + 1, 1) : 1;
 #define CALL_WGRAD(KB, F)                                                 \
-    if (kb == KB && f == F)                                               \
-        wgrad_##KB##_##F(x, g, part, n, c, h, wd, k, s, p, ho, wo);
+    if (kb == KB && f == F && wgrad_##KB##_##F(x, g, part, n, c, h, wd, k, s, p, ho, wo))              \
+        return -2;
 #define CALL_WGRAD_F(KB) CALL_WGRAD(KB, 1) CALL_WGRAD(KB, 2) CALL_WGRAD(KB, 3) CALL_WGRAD(KB, 4) CALL_WGRAD(KB, 5) \
     CALL_WGRAD(KB, 6) CALL_WGRAD(KB, 7)
     CALL_WGRAD_F(1) CALL_WGRAD_F(2) CALL_WGRAD_F(4)

@@ -97,6 +97,13 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
     return _Conv2d.apply(x, weight, bias, stride, padding)
 
 
+def _check(code: int, what: str) -> None:
+    if code == -2:
+        raise MemoryError(f"native {what}: out of memory for its per-thread scratch")
+    if code:
+        raise ValueError(f"native {what}: unsupported geometry")
+
+
 def _batch_last_data(x: torch.Tensor) -> torch.Tensor:
     """The (C, H, W, N) tensor holding ``x``'s values: a view if ``x`` is stored batch-last, else a copy."""
     return x.permute(1, 2, 3, 0).contiguous()
@@ -113,9 +120,8 @@ class _Conv2d(torch.autograd.Function):
         xb, wc = _batch_last_data(x), weight.detach().contiguous()
         y = _empty((n, k, ho, wo), "batch_last")
         b = bias.detach().contiguous().data_ptr() if bias is not None else None
-        if library().cnnkit_conv_forward(xb.data_ptr(), wc.data_ptr(), b, y.data_ptr(), n, c, h, w, k, f, stride,
-                                         padding, ho, wo):
-            raise ValueError(f"native conv2d cannot take input {tuple(x.shape)} with weight {tuple(weight.shape)}")
+        _check(library().cnnkit_conv_forward(xb.data_ptr(), wc.data_ptr(), b, y.data_ptr(), n, c, h, w, k, f, stride,
+                                             padding, ho, wo), "conv2d")
         ctx.save_for_backward(x, weight, bias)  # x: autograd checks it was not modified in place meanwhile
         ctx.x_batch_last, ctx.geometry = xb, (stride, padding)  # xb: x itself or a private copy
         return y
@@ -142,8 +148,8 @@ class _Conv2d(torch.autograd.Function):
             if stride == 1 and padding <= f - 1:  # a full correlation with the flipped filters: the forward kernel
                 flipped = weight.detach().transpose(0, 1).flip(2, 3).contiguous()
                 dx = _empty((n, c, h, w), "batch_last")
-                lib.cnnkit_conv_forward(g.data_ptr(), flipped.data_ptr(), None, dx.data_ptr(), n, k, ho, wo, c, f,
-                                        1, f - 1 - padding, h, w)
+                _check(lib.cnnkit_conv_forward(g.data_ptr(), flipped.data_ptr(), None, dx.data_ptr(), n, k, ho, wo, c,
+                                               f, 1, f - 1 - padding, h, w), "conv2d input gradient")
                 grad_x = dx
             else:
                 grad_x = torch.nn.grad.conv2d_input(x.shape, weight.detach(), grad, stride, padding)
@@ -151,9 +157,12 @@ class _Conv2d(torch.autograd.Function):
             xb = ctx.x_batch_last
             dw = torch.empty(k, c, f, f)
             part = torch.empty(n // 8, k * c * f * f)
-            if lib.cnnkit_conv_weight_grad(xb.data_ptr(), g.data_ptr(), dw.data_ptr(), part.data_ptr(), n, c, h, w,
-                                           k, f, stride, padding, ho, wo):
+            code = lib.cnnkit_conv_weight_grad(xb.data_ptr(), g.data_ptr(), dw.data_ptr(), part.data_ptr(), n, c, h,
+                                               w, k, f, stride, padding, ho, wo)
+            if code == -1:  # a filter size without a kernel instance
                 dw = torch.nn.grad.conv2d_weight(x.detach(), weight.shape, grad, stride, padding)
+            else:
+                _check(code, "conv2d weight gradient")
             grad_w = dw
         if need_b:
             grad_b = g.sum((1, 2, 3))
