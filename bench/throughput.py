@@ -6,8 +6,8 @@ image, ``DataLoader(batch_size=64, shuffle=True)``, SGD with momentum, a
 ``.item()`` per step).  cnnkit trains the same architecture on the same data
 with the named recipe.  Both are timed over whole epochs of the training loop
 only (no dataset loading), alternately, and the medians are compared.
-``--native-off`` adds a third rival: cnnkit with its C kernels switched off
-(``CNNKIT_NATIVE=0``), to show what they add.
+``--native-off`` adds a third rival: cnnkit with its C kernels (convolution
+and pooling) switched off (``CNNKIT_NATIVE=0``), to show what they add.
 
 Usage: python bench/throughput.py [--rounds 3] [--recipe fast] [--inference] [--native-off]
 Prints one JSON object.
