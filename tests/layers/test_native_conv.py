@@ -165,3 +165,18 @@ def test_built_models_use_the_native_conv_class():
     net = cnnkit.build("lenet5")
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 2 and all(isinstance(m, Conv2d) for m in convs)
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("lenet5", [True, True]),  # conv -> 2x2 max pool -> ReLU: batch-last maps end to end
+    ("cifar10-net", [True, True, True]),
+    ("lenet5-1998", [False, False]),  # trainable subsampling would reorder the map
+    ("resnet20", [False] * 19),  # batch norm after every convolution, residual blocks
+])
+def test_networks_keep_native_convolutions_where_a_pool_reads_their_maps(model, expected):
+    net = cnnkit.build(model)
+    allowed = [m.native_allowed for m in net.modules() if isinstance(m, Conv2d)]
+    assert allowed[:len(expected)] == expected
+    x = torch.randn(8, *net.input_shape)
+    if not expected[0]:
+        assert not any(m._native(x) for m in net.modules() if isinstance(m, Conv2d))

@@ -251,10 +251,14 @@ class MaxPool2d(nn.MaxPool2d):
     ``torch.compile`` tracing, no C compiler - is ``nn.MaxPool2d`` itself.
     """
 
-    def _native(self, x: torch.Tensor) -> bool:
+    def is_2x2(self) -> bool:
+        """2x2 windows, stride 2, no padding or dilation: the windows the kernel computes."""
         pair = lambda v: v if isinstance(v, tuple) else (v, v)
         return (pair(self.kernel_size) == (2, 2) and pair(self.stride) == (2, 2) and pair(self.padding) == (0, 0)
-                and pair(self.dilation) == (1, 1) and not self.return_indices and _native_ok(x)
+                and pair(self.dilation) == (1, 1) and not self.return_indices)
+
+    def _native(self, x: torch.Tensor) -> bool:
+        return (self.is_2x2() and _native_ok(x)
                 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
                 # ATen vectorises channels-last pooling over 8+ channels and is then as fast or faster
                 and (x.shape[1] < 8 or not x.is_contiguous(memory_format=torch.channels_last)))
@@ -284,10 +288,12 @@ class Conv2d(nn.Conv2d):
 
     NATIVE_MAX_CHANNEL_PAIRS = 128
     NATIVE_MAX_PIXELS = 64 * 64  # measured on MNIST and CIFAR sizes; larger maps also need more scratch per thread
+    #: False where the layers after it would have to reorder a batch-last map (set by the network builder)
+    native_allowed = True
 
     def _native(self, x: torch.Tensor) -> bool:
         f, s, p = self.kernel_size, self.stride, self.padding
-        return (self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
+        return (self.native_allowed and self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
                 and not isinstance(p, str) and f[0] == f[1] <= 7 and s[0] == s[1] and p[0] == p[1]
                 and self.in_channels * self.out_channels <= self.NATIVE_MAX_CHANNEL_PAIRS
                 and x.shape[0] % 8 == 0 and x.shape[2] * x.shape[3] <= self.NATIVE_MAX_PIXELS
