@@ -277,13 +277,17 @@ class Conv2d(nn.Conv2d):
     ``native/conv.c`` works across the batch instead (8 images per vector) and
     returns the map batch-last, (C, H, W, N), which the next pooling,
     activation and convolution read as they are.  Results equal
-    ``nn.Conv2d``'s up to float rounding.  Used for float32 CPU batches that
-    are multiples of 8, maps up to 64x64, square filters up to 7x7,
-    ``groups=1``, no dilation, and in x out channels at most :attr:`NATIVE_MAX_CHANNEL_PAIRS`, where it
-    measured faster (training step of one layer, batch 128, 2-core AVX2 CPU:
-    1->6 and 6->16 5x5 2.3x and 1.8x, 8->16 3x3 1.4x, 3->32 5x5 1.2x;
-    8->32 3x3 0.8x, 16->16 0.65x); everything else (more channels, GPUs,
-    autocast, ``torch.compile``, no C compiler) is ``nn.Conv2d`` itself.
+    ``nn.Conv2d``'s up to float rounding.
+
+    Used where it measured faster: float32 CPU batches that are multiples of
+    8, maps up to 64x64, square filters up to 7x7, ``groups=1``, no dilation,
+    and in x out channels at most :attr:`NATIVE_MAX_CHANNEL_PAIRS` (one
+    layer's training step, batch 128, 2-core AVX2 CPU: 1->6 and 6->16 5x5
+    2.3x and 1.8x, 8->16 3x3 1.4x, 3->32 5x5 1.2x; 8->32 3x3 0.8x, 16->16
+    0.65x), and in a built network only where a 2x2 max pool reads its map
+    (:func:`cnnkit.layers.network.plan_native_convolutions` sets
+    :attr:`native_allowed`).  Everything else (more channels, GPUs, autocast,
+    ``torch.compile``, no C compiler) is ``nn.Conv2d`` itself.
     """
 
     NATIVE_MAX_CHANNEL_PAIRS = 128
