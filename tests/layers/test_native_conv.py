@@ -121,9 +121,9 @@ def test_double_backward_matches_pytorch():
 
 
 @needs_compiler
-def test_lenet5_trains_the_same_with_and_without_native_kernels(monkeypatch):
+def test_lenet5_trains_the_same_with_and_without_native_kernels(monkeypatch, mnist):
     """Five SGD steps of LeNet-5 on a real MNIST slice: the same weights up to float rounding."""
-    data = cnnkit.load_dataset("mnist")["train"]
+    data = mnist["train"]
     x = (data.images[:64].float() / 255).contiguous(memory_format=torch.channels_last)
     y = data.labels[:64]
     results = []
