@@ -3,9 +3,10 @@
 Layouts: a 4-D map (N, C, H, W) may be stored contiguously (NCHW),
 channels-last (NHWC) or batch-last ((C, H, W, N): what :func:`conv2d`
 returns, so that a following pooling, activation or convolution reads it
-without a copy).  Every operator here accepts any layout and gives
-gradients in its input's layout; PyTorch's own operators accept all three
-through strides, so a model mixes them freely.
+without a copy).  Every operator here accepts any layout; pooling keeps
+its input's layout, the convolution returns maps and input gradients
+batch-last.  PyTorch's own operators accept all three through strides, so a
+model mixes them freely.
 """
 
 from __future__ import annotations
@@ -61,8 +62,7 @@ class _MaxPool2x2(torch.autograd.Function):
         x = _in_layout(x, layout)
         out = _empty((b, c, h // 2, w // 2), layout)
         arg = _empty(out.shape, layout, torch.uint8)
-        library().cnnkit_maxpool2_forward(x.data_ptr(), out.data_ptr(), arg.data_ptr(), images, h, w,
-                                                 channels)
+        library().cnnkit_maxpool2_forward(x.data_ptr(), out.data_ptr(), arg.data_ptr(), images, h, w, channels)
         ctx.save_for_backward(arg)
         ctx.geometry = (x.shape, layout, images, channels)
         return out
@@ -78,8 +78,8 @@ class _MaxPool2x2(torch.autograd.Function):
             return _in_layout((grad[:, :, :, None, :, None] * won).reshape(b, c, h, w), layout)
         grad = _in_layout(grad, layout)
         grad_in = _empty(shape, layout)
-        library().cnnkit_maxpool2_backward(grad.data_ptr(), arg.data_ptr(), grad_in.data_ptr(), images,
-                                                  shape[2], shape[3], channels)
+        library().cnnkit_maxpool2_backward(grad.data_ptr(), arg.data_ptr(), grad_in.data_ptr(), images, shape[2],
+                                           shape[3], channels)
         return grad_in
 
 
