@@ -181,3 +181,17 @@ def test_networks_keep_native_convolutions_where_a_pool_reads_their_maps(model, 
     x = torch.randn(8, *net.input_shape)
     if not expected[0]:
         assert not any(m._native(x) for m in net.modules() if isinstance(m, Conv2d))
+
+
+@needs_compiler
+def test_traced_and_exported_graphs_record_pytorch_operators():
+    net = cnnkit.build("lenet5").eval()
+    x = torch.randn(8, 1, 28, 28)
+    with torch.no_grad():
+        eager = net(x)
+        traced = torch.jit.trace(net, x)
+        graph = str(traced.inlined_graph)
+        assert "PythonOp" not in graph and "aten::_convolution" in graph
+        torch.testing.assert_close(traced(x), eager, rtol=1e-4, atol=1e-5)
+    exported = torch.export.export(net, (x,))
+    torch.testing.assert_close(exported.module()(x), eager, rtol=1e-4, atol=1e-5)
