@@ -195,3 +195,23 @@ def test_traced_and_exported_graphs_record_pytorch_operators():
         torch.testing.assert_close(traced(x), eager, rtol=1e-4, atol=1e-5)
     exported = torch.export.export(net, (x,))
     torch.testing.assert_close(exported.module()(x), eager, rtol=1e-4, atol=1e-5)
+
+
+@needs_compiler
+def test_torch_func_transforms_work_on_native_layers():
+    """Per-sample gradients with torch.func (grad inside vmap) run through PyTorch's operators."""
+    torch.manual_seed(0)
+    net = cnnkit.build("lenet5")
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def loss(p, xi, yi):
+        out = torch.func.functional_call(net, p, (xi.unsqueeze(0),))
+        return F.cross_entropy(out, yi.unsqueeze(0))
+
+    per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    net.zero_grad()
+    F.cross_entropy(net(x), y, reduction="sum").backward()  # the batch's gradient: native kernels, batch of 8
+    weight = "features.conv1.conv.weight"
+    torch.testing.assert_close(per_sample[weight].sum(0), dict(net.named_parameters())[weight].grad,
+                               rtol=1e-4, atol=1e-5)

@@ -236,12 +236,16 @@ def _tracing() -> bool:
 def _native_ok(x: torch.Tensor) -> bool:
     """What every native path needs: float32 on the CPU, no tracing or scripting, autocast off, a built library.
 
-    Traced or exported graphs (``torch.compile``, ``torch.export``, ``torch.jit.trace``, ONNX) get PyTorch's
-    own operators, which they can record; a ctypes call they could not.
+    Traced or exported graphs (``torch.compile``, ``torch.export``, ``torch.jit.trace``, ONNX) and
+    ``torch.func`` transforms (``grad``, ``vmap``: per-sample gradients) get PyTorch's own operators,
+    which they can record or batch; a ctypes call they could not.
     """
     return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and x.numel() > 0
             and not _tracing() and not torch.jit.is_scripting() and not torch.jit.is_tracing()
-            and not torch.is_autocast_enabled("cpu") and native.library() is not None)
+            and not _FUNCTORCH_ACTIVE() and not torch.is_autocast_enabled("cpu") and native.library() is not None)
+
+
+_FUNCTORCH_ACTIVE = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
 
 
 class MaxPool2d(nn.MaxPool2d):
