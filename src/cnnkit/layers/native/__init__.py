@@ -7,7 +7,7 @@ of the step, because ATen's kernel falls back to a scalar loop below 8
 channels.  ``conv.c`` computes small convolutions with the batch as the
 vector dimension (maps stored batch-last, (C, H, W, N)); ``maxpool.c`` pools
 2x2 windows bit-for-bit like ATen, in any of the three layouts (see
-``tests/layers/test_native.py``).
+``tests/layers/test_native.py`` and ``test_native_conv.py``).
 
 The kernels are plain C with no PyTorch headers (compiling takes a few
 seconds, once).  They are built with the system's C compiler (``$CC``, else
