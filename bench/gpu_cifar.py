@@ -72,16 +72,16 @@ def run_cnnkit(runs: int, dataset: str, target: float, device: str, **overrides)
     from cnnkit.train.config import resolve_config
 
     test = load_dataset(dataset)["test"]
-    tta = resolve_config("cifar-speed", dict(overrides), recipe="cifar-speed").tta
+    tta = resolve_config("cifar-speed", dict(overrides)).tta
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     out = []
     with tempfile.TemporaryDirectory() as d:
-        cnnkit.train("cifar-speed", dataset, recipe="cifar-speed", out=f"{d}/warmup", quiet=True, epochs=1,
+        cnnkit.train("cifar-speed", dataset, out=f"{d}/warmup", quiet=True, epochs=1,
                      device=device, **{k: v for k, v in overrides.items() if k != "epochs"})
         for seed in range(runs):
             start = time.perf_counter()
-            r = cnnkit.train("cifar-speed", dataset, recipe="cifar-speed", out=f"{d}/run{seed}", quiet=True,
+            r = cnnkit.train("cifar-speed", dataset, out=f"{d}/run{seed}", quiet=True,
                              seed=seed, device=device, eval_test_every_epoch=True, **overrides)
             wall = time.perf_counter() - start
             # the final TTA evaluation, timed like airbench's (synchronised)

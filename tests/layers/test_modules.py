@@ -65,7 +65,8 @@ def test_activation_moved_after_max_pooling_is_exact():
     torch.manual_seed(0)
     a = cnnkit.build(base).train()
     b = cnnkit.build(plain).train()
-    assert isinstance(a.features.pool1.act, torch.nn.LeakyReLU)  # the optimisation took place
+    assert a.features.deferred == {0}  # the optimisation takes place...
+    assert isinstance(a.features.conv1.act, torch.nn.LeakyReLU)  # ...while conv1 still ends in its activation
     with torch.no_grad():  # same parameters, in the same order
         for pa, pb in zip(a.parameters(), b.parameters()):
             pb.copy_(pa)
@@ -76,6 +77,24 @@ def test_activation_moved_after_max_pooling_is_exact():
     yb.square().sum().backward()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa.grad, pb.grad)
+
+
+def test_a_watched_layer_reads_post_activation_values_and_the_output_is_unchanged():
+    import cnnkit
+
+    net = cnnkit.build("lenet5").eval()
+    x = torch.randn(8, 1, 28, 28)
+    with torch.no_grad():
+        fast = net(x)
+        seen = []
+        hook = net.features.conv1.register_forward_hook(lambda m, i, o: seen.append(o.clone()))
+        watched = net(x)
+        hook.remove()
+        expected = torch.relu(net.features.conv1.conv(x))
+    assert torch.equal(fast, watched)
+    torch.testing.assert_close(seen[0], expected)
+    assert seen[0].min() >= 0
+    assert "conv1.act after pool1" in repr(net)  # print(net) says what runs where, and why
 
 
 def test_scale_layer_multiplies_and_counts_nothing():

@@ -38,6 +38,37 @@ def _run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_spec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="zoo name (see 'cnnkit models') or a spec file")
+    p.add_argument("--out", help="write the YAML spec to this file instead of stdout")
+
+
+def _run_spec(args: argparse.Namespace) -> int:
+    import yaml
+
+    import cnnkit
+    from cnnkit.spec import spec_to_data
+
+    spec = cnnkit.resolve_spec(args.model)
+    s = cnnkit.summarize(spec)
+    head = (f"# {spec.name}: {s.totals['params']:,} parameters, input {'x'.join(map(str, spec.input))}"
+            f"{f'; {spec.source}' if spec.source else ''}\n"
+            f"# Edit and train it with: cnnkit train THIS.yaml --dataset NAME"
+            f" [--recipe model:{spec.name}] (a spec file brings no recipe of its own)\n")
+    text = head + yaml.safe_dump(spec_to_data(spec), sort_keys=False, default_flow_style=None, width=100)
+    if args.out:
+        from pathlib import Path
+
+        try:
+            Path(args.out).write_text(text)
+        except OSError as exc:
+            raise CnnkitError(f"cannot write {args.out}: {exc.strerror}") from None
+        print(f"wrote {args.out} ({spec.name}, {s.totals['params']:,} parameters)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _configure_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list")
 
@@ -65,22 +96,28 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
     from cnnkit.train.config import CHOICES, TrainConfig
 
     p.add_argument("model", nargs="?", help="zoo name or spec file (optional with --resume or --config)")
     p.add_argument("--config", help="YAML/JSON file of training options (same keys as the flags)")
-    p.add_argument("--recipe", help="a named recipe layered over the model's defaults, e.g. fast")
+    p.add_argument("--recipe", help="a named recipe (e.g. fast), model:NAME (a zoo model's recipe) or a .yaml "
+                                    "file, layered over the model's own recipe")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    skip = {"model"}
-    for f in fields(TrainConfig):
-        if f.name in skip:
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines (the result still prints)")
+    p.add_argument("--show-config", action="store_true",
+                   help="print the resolved configuration, with where each value came from, and exit")
+    for f in fields(TrainConfig):  # every flag, its help and its default come from the config's fields
+        if f.name == "model":
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = f.type if isinstance(f.type, str) else f.type.__name__
-        kw = {"default": argparse.SUPPRESS, "dest": f.name}
+        default = "" if f.default is MISSING else f.default
+        shown = "none" if default in ("", None) else default
+        help_ = f"{f.metadata['help']} (default: {str(shown).lower() if isinstance(shown, bool) else shown}"
+        help_ += ", or the model's recipe)" if f.name not in ("dataset", "out", "data_dir") else ")"
+        kw = {"default": argparse.SUPPRESS, "dest": f.name, "help": help_.replace("%", "%%")}
         if kind.startswith("bool"):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif f.name in CHOICES:
@@ -94,7 +131,15 @@ def _run_train(args: argparse.Namespace) -> int:
     from cnnkit.train import train
 
     options = {k: v for k, v in vars(args).items()
-               if k not in ("command", "model", "config", "recipe", "resume", "quiet")}
+               if k not in ("command", "model", "config", "recipe", "resume", "quiet", "show_config")}
+    if args.show_config:
+        from cnnkit.train.config import resolve_with_sources
+
+        cfg, sources = resolve_with_sources(args.model, options, args.config, args.recipe, option_source="flags")
+        width = max(len(k) for k in sources)
+        for key, value in cfg.to_dict().items():
+            print(f"{key:<{width}}  {value!s:<24}  {sources[key]}")
+        return 0
     train(args.model, config=args.config, recipe=args.recipe, resume=args.resume, quiet=args.quiet, **options)
     return 0
 
@@ -354,6 +399,7 @@ def _configure_finetune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-train", type=int)
     p.add_argument("--limit-test", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--strict", action="store_true", help="refuse unreadable images instead of skipping them")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -362,7 +408,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
     s = finetune(args.run, args.dataset, args.stages, args.out, quiet=args.quiet, data_dir=args.data_dir,
                  batch_size=args.batch_size, augment=args.augment, seed=args.seed, limit_train=args.limit_train,
-                 limit_test=args.limit_test, device=args.device)
+                 limit_test=args.limit_test, device=args.device, strict=args.strict or None)
     for st in s["stages"]:
         err = f", test error {100 * st['test_top1_error']:.2f}%" if "test_top1_error" in st else ""
         print(f"stage {st['stage']} ({st['what']}, {st['trainable_params']:,} trainable){err}")
@@ -390,6 +436,7 @@ SUBCOMMANDS = {
     "summary": ("per-layer shapes, weights, neurons, connections, MACs and receptive fields",
                 _configure_summary, _run_summary),
     "models": ("list the model zoo", _configure_models, _run_models),
+    "spec": ("print a zoo model as an editable YAML spec", _configure_spec, _run_spec),
     "train": ("train a model on a dataset into a run directory", _configure_train, _run_train),
     "evaluate": ("top-1/top-5 error, per-class accuracy and confusion matrix of a run", _configure_evaluate,
                  _run_evaluate),

@@ -59,7 +59,7 @@ def scan(root: Path) -> dict[str, list[tuple[Path, str]]]:
     return out
 
 
-def _decode_all(items, channels, size, strict: bool, desc: str, open_fn):
+def _decode_all(items, channels, size, desc: str, open_fn):
     from tqdm import tqdm
 
     def work(item):
@@ -72,14 +72,32 @@ def _decode_all(items, channels, size, strict: bool, desc: str, open_fn):
         results = list(tqdm(pool.map(work, items, chunksize=64), total=len(items), desc=desc, unit="img",
                             leave=False, disable=len(items) < 2000))
     bad = [str(r) for r in results if isinstance(r, Exception)]
+    keep = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
+    arr = np.stack([results[i] for i in keep]) if keep else np.zeros((0, channels, *size), np.uint8)
+    return arr, keep, bad
+
+
+def report_skipped(bad: list[str], strict: bool) -> None:
+    """Refuse (``strict``) or name the unusable files: on every run, whether decoded now or cached."""
     if bad and strict:
-        raise CnnkitError(f"{len(bad)} unusable image(s), e.g. {bad[0]} (drop --strict to skip them)")
+        raise CnnkitError(f"{len(bad)} unusable image(s), e.g. {bad[0]} (fix or remove them, or drop --strict "
+                          f"to skip them)")
     if bad:
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
         warnings.warn(f"skipped {len(bad)} unusable image(s): {shown}", SkippedImagesWarning, stacklevel=3)
-    keep = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
-    arr = np.stack([results[i] for i in keep]) if keep else np.zeros((0, channels, *size), np.uint8)
-    return arr, keep
+
+
+def _decode_splits(by_split: dict, index: dict, channels, size, open_fn) -> dict:
+    """Decode every split into uint8 arrays; the unusable files go into the arrays too, so a cached
+    load reports them (and ``strict`` refuses them) exactly as the first decode did."""
+    arrays, bad_all = {}, []
+    for split_name, files in by_split.items():
+        imgs, keep, bad = _decode_all([f for f, _ in files], channels, size, f"decoding {split_name}", open_fn)
+        arrays[f"images_{split_name}"] = imgs
+        arrays[f"labels_{split_name}"] = np.array([index[files[i][1]] for i in keep], dtype=np.int64)
+        bad_all += bad
+    arrays["skipped"] = np.array(bad_all, dtype=str)
+    return arrays
 
 
 def _cache_path(kind: str, signature: str) -> Path:
@@ -144,14 +162,10 @@ def load_folder(root: str | Path, channels: int, size: tuple[int, int], *, seed:
     stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for files in listing.values() for f, _ in files]
     cache = _cache_path("folder", repr((str(root), channels, tuple(size), stamp)))
     arrays = _load_cached(cache)
-    if arrays is None:
-        arrays = {}
-        for split_name, files in listing.items():
-            imgs, keep = _decode_all([f for f, _ in files], channels, size, strict, f"decoding {split_name}",
-                                     lambda f: load_image(f, channels, size))
-            arrays[f"images_{split_name}"] = imgs
-            arrays[f"labels_{split_name}"] = np.array([index[files[i][1]] for i in keep], dtype=np.int64)
+    if arrays is None or "skipped" not in arrays:
+        arrays = _decode_splits(listing, index, channels, size, lambda f: load_image(f, channels, size))
         _save_cached(cache, arrays)
+    report_skipped([str(b) for b in arrays.pop("skipped")], strict)
     return _assemble(arrays, classes, f"folder:{root}", seed, test_fraction)
 
 
@@ -164,7 +178,7 @@ def load_image_tar(path: Path, channels: int, size: tuple[int, int], *, prefix_d
     st = path.stat()
     cache = _cache_path("tar", repr((str(path.resolve()), st.st_size, st.st_mtime_ns, channels, tuple(size))))
     arrays = _load_cached(cache)
-    if arrays is None:
+    if arrays is None or "skipped" not in arrays:
         try:
             with tarfile.open(path) as tar:
                 members = [m for m in tar.getmembers() if m.isfile() and _is_image(Path(m.name))]
@@ -184,12 +198,10 @@ def load_image_tar(path: Path, channels: int, size: tuple[int, int], *, prefix_d
         index = {c: i for i, c in enumerate(classes)}
         import io
 
-        arrays = {"classes": np.array(classes)}
-        for split_name, files in by_split.items():
-            imgs, keep = _decode_all([n for n, _ in files], channels, size, strict, f"decoding {split_name}",
-                                     lambda n: decode_image(io.BytesIO(blobs[n]), f"{path}:{n}", channels, size))
-            arrays[f"images_{split_name}"] = imgs
-            arrays[f"labels_{split_name}"] = np.array([index[files[i][1]] for i in keep], dtype=np.int64)
+        arrays = _decode_splits(by_split, index, channels, size,
+                                lambda n: decode_image(io.BytesIO(blobs[n]), f"{path}:{n}", channels, size))
+        arrays["classes"] = np.array(classes)
         _save_cached(cache, arrays)
+    report_skipped([str(b) for b in arrays.pop("skipped")], strict)
     classes = [str(c) for c in arrays.pop("classes")]
     return _assemble(arrays, classes, str(path), seed, 0.2)

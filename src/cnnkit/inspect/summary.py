@@ -327,6 +327,14 @@ def _run(layers, flow: Flow, where: str) -> tuple[list[LayerStats], Flow]:
     return out, flow
 
 
+def _spatial_only(layers, here: str, part: str) -> None:
+    """Blocks add or concatenate maps; a flattening layer inside one would broadcast instead of fail."""
+    for sub in layers:
+        if sub.type in FLAT:
+            raise SpecError(f"{here}: its {part} holds '{sub.name}' ({sub.type}), which flattens the maps; "
+                            f"blocks must keep (C, H, W) maps - put fc/flatten layers after the block")
+
+
 def _block_stats(layer: LayerSpec, out: Flow, children: list[LayerStats], desc: str) -> LayerStats:
     return LayerStats(layer.name, layer.type, out.shape,
                       weights=sum(c.weights for c in children), biases=sum(c.biases for c in children),
@@ -340,6 +348,7 @@ def _inception(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Fl
     here = _where(layer, where)
     children, outs = [], []
     for j, branch in enumerate(layer["branches"]):
+        _spatial_only(branch, here, f"branch {j + 1}")
         stats, out = _run(branch, flow, f"{where}.branch{j + 1}.layer ")
         for s in stats:
             s.name = f"branch{j + 1}.{s.name}"
@@ -358,6 +367,9 @@ def _inception(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Fl
 @rule("residual")
 def _residual(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     here = _where(layer, where)
+    _spatial_only(layer["body"], here, "body")
+    if isinstance(layer["shortcut"], tuple):
+        _spatial_only(layer["shortcut"], here, "shortcut")
     body, out = _run(layer["body"], flow, f"{where}.body.layer ")
     for s in body:
         s.name = f"body.{s.name}"

@@ -114,37 +114,35 @@ def _batchnorm(layer: LayerSpec, shape: Shape, flat: bool = False) -> nn.Module:
 MONOTONE = frozenset({"relu", "leaky_relu", "elu", "tanh", "scaled_tanh", "sigmoid", "identity"})
 
 
-def build_sequence(layers, shape: Shape, flat: bool = False) -> OrderedDict[str, nn.Module]:
-    """Modules for a list of layers, named as in the spec.
+def build_sequence(layers, shape: Shape, flat: bool = False) -> M.Chain:
+    """A :class:`~cnnkit.layers.modules.Chain` of the layers' modules, named as in the spec.
 
-    A monotone activation directly followed by max pooling is applied after the
-    pool instead: the result is identical (max commutes with a non-decreasing
-    function) and the activation touches a quarter of the values - LeNet-5
-    trains about 1.4x faster on a CPU.  The modules and weights keep their
-    names; only the activation moves into the pooling layer's module.
+    Each layer is built whole (a conv keeps its activation); where a monotone
+    activation is directly followed by max pooling, the chain is told it may
+    apply it after the pool, an exact rewrite that stays invisible to anyone
+    who looks at a layer (see :class:`~cnnkit.layers.modules.Chain`).
     """
+    return M.Chain(*_sequence(layers, shape, flat))
+
+
+def _sequence(layers, shape: Shape, flat: bool = False) -> tuple[OrderedDict[str, nn.Module], tuple[int, ...]]:
     shapes = block_input_shapes(layers, shape)
     mods: OrderedDict[str, nn.Module] = OrderedDict()
-    carried: nn.Module | None = None
+    deferred = []
     for i, (layer, s) in enumerate(zip(layers, shapes)):
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         act = layer.args.get("activation") if layer.type != "residual" else None
-        if act is not None and act.type in MONOTONE and nxt is not None and nxt.type == "maxpool":
-            layer = LayerSpec(layer.type, layer.name, {**layer.args, "activation": None})
-            module = build_layer(layer, s, flat)
-            carried = get_activation(act)
-        else:
-            module = build_layer(layer, s, flat)
-            if carried is not None:
-                module = nn.Sequential(OrderedDict([("pool", module), ("act", carried)]))
-                carried = None
+        module = build_layer(layer, s, flat)
+        if (act is not None and act.type in MONOTONE and nxt is not None and nxt.type == "maxpool"
+                and isinstance(module, nn.Sequential) and list(module._modules)[-1] == "act"):
+            deferred.append(i)
         mods[layer.name] = module
         flat = flat or layer.type in FLAT
-    return mods
+    return mods, tuple(deferred)
 
 
-def _block_list(layers, shape: Shape, flat: bool = False) -> nn.Sequential:
-    return nn.Sequential(build_sequence(layers, shape, flat))
+def _block_list(layers, shape: Shape, flat: bool = False) -> M.Chain:
+    return build_sequence(layers, shape, flat)
 
 
 def _inception(layer: LayerSpec, shape: Shape) -> nn.Module:

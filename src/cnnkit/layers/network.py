@@ -21,7 +21,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.inspect import block_input_shapes, summarize
 from cnnkit.inspect.summary import FLAT
 from cnnkit.layers import modules as M
-from cnnkit.layers.build import build_layer, build_sequence
+from cnnkit.layers.build import _sequence, build_layer
 from cnnkit.spec import LayerSpec, ModelSpec
 
 #: Refuse to allocate beyond this: 4 GiB of float32 weights, far above VGG-E's 144M.
@@ -85,14 +85,15 @@ class CNN(nn.Module):
         self.output_softmax = layers[-1].type == "softmax"
         cut = _split_point(layers)
         body = layers[:-1] if self.output_softmax else layers
-        modules = build_sequence(body, spec.input)
+        modules, deferred = _sequence(body, spec.input)
         if self.output_softmax:
             modules[layers[-1].name] = nn.Identity()  # folded into the loss; see the module docstring
         features, classifier = OrderedDict(), OrderedDict()
         for i, (name, module) in enumerate(modules.items()):
             (features if i < cut else classifier)[name] = module
-        self.features = nn.Sequential(features)
-        self.classifier = nn.Sequential(classifier)
+        # a deferred activation moves past the next layer, so both must sit in the same part
+        self.features = M.Chain(features, tuple(i for i in deferred if i + 1 < cut))
+        self.classifier = M.Chain(classifier, tuple(i - cut for i in deferred if i >= cut))
         plan_native_convolutions(self)
 
     #: names of top-level layers kept in eval mode (frozen batch-norm statistics); see :meth:`train`

@@ -78,7 +78,10 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
     raw_layers = data.get("layers")
     if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
         raise SpecError("spec: 'layers' must be a non-empty list of layers")
-    layers = _parse_layer_list(raw_layers, prefix="layer ")
+    try:
+        layers = _parse_layer_list(raw_layers, prefix="layer ")
+    except RecursionError:
+        raise SpecError("spec: layers are nested too deeply (blocks inside blocks) to be a network") from None
     classes = data.get("classes")
     if classes is not None:
         if not isinstance(classes, (list, tuple)) or not classes:
@@ -88,24 +91,39 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
                      source=str(data.get("source", "")), classes=classes)
 
 
+INPUT_FORMS = "[channels, height, width] (C,H,W) for images, e.g. [1, 28, 28] or [3, 32, 32]"
+
+
 def parse_input_shape(value: Any) -> tuple[int, int, int]:
-    """Accept [C, H, W], "C,H,W" or "CxHxW"; [C, N] means a square N x N image."""
+    """[C, H, W] (a list, or the string "C,H,W" / "CxHxW"); anything else is an error naming the forms.
+
+    Two values are never widened into a square image: ``28x28`` once became 28
+    channels of 28x28 without a word.  [C, L] is the form of a 1-D signal,
+    which needs 1-D layers; a channels-last [H, W, C] gets a hint.
+    """
     if value is None:
-        raise SpecError("spec: 'input' is missing; give it as [channels, height, width], e.g. [3, 32, 32]")
+        raise SpecError(f"spec: 'input' is missing; give it as {INPUT_FORMS}")
+    given = value
     if isinstance(value, str):
         parts = re.split(r"[,x×\s]+", value.strip().strip("[]()"))
         try:
             value = [int(p) for p in parts if p]
         except ValueError:
-            raise SpecError(f"input shape {value!r} must be C,H,W in whole numbers, e.g. 3,32,32") from None
+            raise SpecError(f"input shape {given!r} must be whole numbers: {INPUT_FORMS}") from None
     if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
-        raise SpecError(f"input shape {value!r} must be [channels, height, width], e.g. [3, 32, 32]")
+        raise SpecError(f"input shape {given!r} is not of an accepted form: {INPUT_FORMS}")
     try:
         dims = tuple(pos_int(v) for v in value)
     except FieldError as exc:
         raise SpecError(f"input shape {list(value)}: {exc}") from None
     if len(dims) == 2:
-        dims = (dims[0], dims[1], dims[1])
+        raise SpecError(f"input shape {given!r} has two values, the form [channels, length] of a 1-D signal, "
+                        f"which these 2-D layers cannot take; accepted: {INPUT_FORMS} - "
+                        f"for {dims[0]}x{dims[1]} grey images write [1, {dims[0]}, {dims[1]}]")
+    c, h, w = dims
+    if w in (1, 3, 4) and c > 4 and h > 4:
+        raise SpecError(f"input shape {list(dims)} looks channels-last (height, width, channels); cnnkit reads "
+                        f"channels first: write [{w}, {c}, {h}]")
     return dims  # type: ignore[return-value]
 
 
@@ -292,11 +310,18 @@ def load_spec_file(path: str | Path) -> dict:
 
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {str(p)!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                        f"save it as UTF-8 YAML or JSON") from None
+    if "\x00" in text:
+        raise SpecError(f"spec file {str(p)!r} holds NUL bytes: it is a binary file, not YAML or JSON")
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(f"spec file {str(p)!r} is nested too deeply to be a spec") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

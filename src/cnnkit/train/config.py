@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,49 +26,56 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")
 
 
+def _opt(default: Any, help: str):
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    model: str = ""
-    dataset: str = ""
-    data_dir: str | None = None
-    out: str | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    eval_batch_size: int = 1000
-    lr: float = 0.01
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: str = "constant"
-    warmup: float = 0.0  # epochs of linear warm-up
-    step_size: int = 10  # epochs between drops for 'step'
-    gamma: float = 0.1  # LR factor of each drop (step, plateau)
-    patience: int = 1  # epochs without validation improvement before a plateau drop
-    max_drops: int = 3  # plateau: at most this many drops (AlexNet: 3)
-    label_smoothing: float = 0.0
-    lr_bn_scale: float = 1.0  # learning-rate multiplier for batch-norm parameters (airbench: 64 on BN biases)
-    train_bn_scale: bool = True  # false: batch-norm scales stay 1 and only their biases learn (airbench)
-    init: str = "default"
-    whiten_stem: bool = False  # first conv = frozen patch-whitening filters computed from the training images
-    preprocess: str = "standardize"
-    augment: str = ""  # comma list, e.g. "translate,flip"
-    val_split: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0  # 0: PyTorch's default (the physical cores)
-    eval_test_every_epoch: bool = False
-    limit_train: int = 0  # use only the first N training images (0: all)
-    limit_test: int = 0
-    strict: bool = False  # refuse unreadable images instead of skipping them
-    ensemble: int = 1  # train this many seeds in turn into member-1..N of one run directory
-    channels_last: bool = False  # NHWC memory format: faster convolutions on CPU (oneDNN) and GPU
-    tta: str = ""  # test-time augmentation for the final test evaluation (also reported without)
-    amp: str = "off"  # mixed precision: off, bf16, fp16 (GPU), auto (bf16 on a GPU, off on a CPU)
-    compile: bool = False  # torch.compile the training step (helps on GPUs; measured 2x slower on this CPU)
-    stream: bool = False  # image folders: decode the training split batch by batch in worker processes
-    workers: int = 0  # decoding processes when streaming (0: cores - 1)
-    deterministic: bool = False  # GPU: deterministic kernels, so a resumed run matches bit for bit (slower)
+    """Every training option, once: the flags, the config-file keys, the estimator's parameters and
+    their help text are all derived from these fields (``metadata["help"]``)."""
+
+    model: str = _opt("", "zoo model or spec file")
+    dataset: str = _opt("", "data set: mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder:PATH")
+    data_dir: str | None = _opt(None, "folder holding the data sets (also $CNNKIT_DATA, ~/.cache/cnnkit)")
+    out: str | None = _opt(None, "run directory to write (default runs/MODEL-DATASET)")
+    epochs: int = _opt(10, "passes over the training set")
+    batch_size: int = _opt(128, "images per training step")
+    eval_batch_size: int = _opt(1000, "images per step when evaluating")
+    lr: float = _opt(0.01, "learning rate (the peak of a one-cycle schedule)")
+    optimizer: str = _opt("sgd", "optimizer")
+    momentum: float = _opt(0.9, "momentum (sgd, rmsprop) or beta1 (adam, adamw)")
+    nesterov: bool = _opt(False, "Nesterov momentum (sgd)")
+    weight_decay: float = _opt(5e-4, "L2 weight decay (not on biases or batch-norm parameters)")
+    schedule: str = _opt("constant", "learning-rate schedule")
+    warmup: float = _opt(0.0, "epochs of linear learning-rate warm-up")
+    step_size: int = _opt(10, "epochs between drops (schedule step)")
+    gamma: float = _opt(0.1, "learning-rate factor of each drop (step, plateau)")
+    patience: int = _opt(1, "epochs without validation improvement before a plateau drop")
+    max_drops: int = _opt(3, "plateau: at most this many drops (AlexNet: 3)")
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
+    lr_bn_scale: float = _opt(1.0, "learning-rate multiplier for batch-norm parameters (airbench: 64 on BN biases)")
+    train_bn_scale: bool = _opt(True, "batch-norm scales learn (false: they stay 1 and only their biases learn)")
+    init: str = _opt("default", "weight initialisation (dirac: 3x3/5x5 convolutions start as the identity)")
+    whiten_stem: bool = _opt(False, "first conv = frozen patch-whitening filters computed from the training images")
+    preprocess: str = _opt("standardize", "input preprocessing: per-channel standardisation, mean subtraction, or none")
+    augment: str = _opt("", "comma list of augmentations, e.g. translate,flip ('default': the model's preset)")
+    val_split: float = _opt(0.0, "fraction of the training set held out for validation")
+    seed: int = _opt(0, "random seed (weights, order, augmentation, splits)")
+    device: str = _opt("auto", "device (auto: a GPU when there is one)")
+    threads: int = _opt(0, "CPU threads (0: PyTorch's default, the physical cores)")
+    eval_test_every_epoch: bool = _opt(False, "measure the test error after every epoch (a curve in the report)")
+    limit_train: int = _opt(0, "train on a fixed random sample of N images (0: all)")
+    limit_test: int = _opt(0, "test on a fixed random sample of N images (0: all)")
+    strict: bool = _opt(False, "refuse unreadable images instead of skipping them")
+    ensemble: int = _opt(1, "train this many seeds in turn into member-1..N of one run directory")
+    channels_last: bool = _opt(False, "NHWC memory format (faster convolutions on CPU and GPU)")
+    tta: str = _opt("", "test-time augmentation for the final test error, e.g. flip (also reported without)")
+    amp: str = _opt("off", "mixed precision (auto: bf16 on a GPU, off on a CPU)")
+    compile: bool = _opt(False, "torch.compile the training step (helps on GPUs; slower on small CPUs)")
+    stream: bool = _opt(False, "image folders: decode the training split batch by batch in worker processes")
+    workers: int = _opt(0, "decoding processes when streaming (0: cores - 1)")
+    deterministic: bool = _opt(False, "GPU: deterministic kernels, so a resumed run matches bit for bit (slower)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -177,22 +184,52 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def resolve_config(model: str | None = None, overrides: dict[str, Any] | None = None,
                    config_file: str | Path | None = None, recipe: str | None = None) -> TrainConfig:
     """Defaults -> model recipe -> named recipe -> config file -> explicit overrides."""
-    from cnnkit.train.recipes import named_recipe, recipe_for
+    return resolve_with_sources(model, overrides, config_file, recipe)[0]
+
+
+def resolve_with_sources(model: str | None = None, overrides: dict[str, Any] | None = None,
+                         config_file: str | Path | None = None, recipe: str | None = None,
+                         option_source: str = "options") -> tuple[TrainConfig, dict[str, str]]:
+    """The resolved config and, per key, where its value came from (``default`` when nothing set it).
+
+    The same network gets the same recipe however it is named only if the
+    user can see which values came from where: a zoo name brings its recipe,
+    a spec file brings none unless ``--recipe model:NAME`` asks for one.
+    """
+    from cnnkit.train.recipes import load_recipe, recipe_for
 
     file_values = load_config_file(config_file) if config_file else {}
-    recipe_values = load_config_file(named_recipe(recipe)) if recipe else {}
+    recipe_label, recipe_values = load_recipe(recipe) if recipe else ("", {})
     overrides = dict(overrides or {})
     model = model or overrides.get("model") or file_values.get("model") or recipe_values.get("model")
     if not model:
         raise CnnkitError("no model given: name a zoo model or a spec file")
     cfg = TrainConfig(model=str(model))
-    cfg = merge(cfg, recipe_for(str(model)), f"recipe for {model}")
-    if recipe_values:
-        cfg = merge(cfg, {k: v for k, v in recipe_values.items() if k != "model"}, f"recipe {recipe}")
-    if file_values:
-        cfg = merge(cfg, file_values, f"config file {config_file}")
-    cfg = merge(cfg, {"model": str(model), **overrides}, "options")
-    return validate(cfg)
+    sources = {k: "default" for k in _FIELDS}
+    layers = [(f"{model}'s recipe", recipe_for(str(model))),
+              (recipe_label, {k: v for k, v in recipe_values.items() if k != "model"}),
+              (f"config file {config_file}", file_values),
+              (option_source, {"model": str(model), **overrides})]
+    for label, values in layers:
+        if values:
+            cfg = merge(cfg, values, label)
+            sources.update({k.replace("-", "_"): label for k in values})
+    sources["model"] = option_source
+    return validate(cfg), sources
+
+
+def describe_sources(cfg: TrainConfig, sources: dict[str, str], skip=("model", "out", "data_dir")) -> str:
+    """'lr 0.05 (lenet5's recipe), epochs 1 (options), ...': every value not left at its default."""
+    groups: dict[str, list[str]] = {}
+    for key, source in sources.items():
+        if source != "default" and key not in skip:
+            groups.setdefault(source, []).append(f"{key} {getattr(cfg, key)!r}".replace("'", ""))
+    def rank(source: str) -> int:  # in the order they were layered
+        return 3 if source in ("options", "flags") else 2 if source.startswith("config file") else \
+            1 if source.startswith("recipe ") else 0
+
+    ordered = sorted(groups.items(), key=lambda kv: rank(kv[0]))
+    return "; ".join(f"{source}: {', '.join(items)}" for source, items in ordered) or "all defaults"
 
 
 def save_json_atomic(path: Path, data: Any) -> None:

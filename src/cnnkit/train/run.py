@@ -35,7 +35,7 @@ from cnnkit.spec import spec_to_data
 from cnnkit.train import distributed
 from cnnkit.train.artifacts import model_tensors, read_weights, save_weights, versions
 from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, save_json, write_atomic
-from cnnkit.train.config import TrainConfig, resolve_config, validate
+from cnnkit.train.config import TrainConfig, describe_sources, resolve_with_sources, validate
 from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
 from cnnkit.train.optim import freeze_bn_scales, initialize, make_optimizer, whiten_stem
@@ -325,13 +325,17 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
         overrides["dataset"] = data.name
     elif dataset is not None:
         overrides["dataset"] = dataset
+    if resume is not None and not Path(resume).is_dir():
+        raise CnnkitError(f"no run directory {resume} to resume" + ("" if not Path(resume).exists() else
+                          " (it is a file)") + "; give the folder a run was written to (its --out)")
+    sources: dict[str, str] = {}
     if resume is not None and (Path(resume) / "config.json").exists():
         cfg = _resume_config(Path(resume), model, overrides)
         out = Path(resume)
     elif resume is not None and not (Path(resume) / "checkpoint.safetensors").exists():
         # killed before it wrote anything: start afresh in the same directory with the options given
-        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config,
-                             recipe)
+        cfg, sources = resolve_with_sources(model if isinstance(model, str) else overrides.pop("model", None),
+                                            overrides, config, recipe)
         out = Path(resume)
         cfg.out = str(out)
     elif resume is not None:
@@ -339,11 +343,12 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     else:
         if model is None and "model" not in overrides and config is None:
             raise CnnkitError("no model given: name a zoo model or a spec file")
-        cfg = resolve_config(model if isinstance(model, str) else overrides.pop("model", None), overrides, config,
-                             recipe)
+        cfg, sources = resolve_with_sources(model if isinstance(model, str) else overrides.pop("model", None),
+                                            overrides, config, recipe)
         if not cfg.dataset:
             raise CnnkitError(f"no dataset given for {cfg.model}: pass --dataset (e.g. mnist, cifar10, "
                               f"folder:PATH)")
+        resolve_spec(cfg.model)  # an unknown model or a broken spec fails before any directory exists
         out = Path(cfg.out) if cfg.out else default_out(cfg)
         if out.exists() and any((out / f).exists() for f in ("checkpoint.safetensors", "model.safetensors")):
             raise CnnkitError(f"{out} already holds a run; pass --resume {out} to continue it, "
@@ -368,20 +373,28 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     try:
         if not world.main:  # only rank 0 writes; the others wait until it holds the directory
             distributed.barrier(world)
-            return _train_locked(cfg, out, True, [], data, device, world)
+            return _train_locked(cfg, out, True, [], data, device, world, sources)
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CnnkitError(f"cannot create the run directory {out}: {exc.strerror or exc}") from None
-        with RunLock(out):  # before anything slow: a second writer is told at once
-            distributed.barrier(world)
-            return _train_locked(cfg, out, quiet, callbacks, data, device, world)
+        try:
+            with RunLock(out):  # before anything slow: a second writer is told at once
+                distributed.barrier(world)
+                return _train_locked(cfg, out, quiet, callbacks, data, device, world, sources)
+        except BaseException:
+            if created and not (out / "checkpoint.safetensors").exists():
+                import shutil
+
+                shutil.rmtree(out, ignore_errors=True)  # failed before its first checkpoint: leave nothing behind
+            raise
     finally:
         distributed.shutdown(world)
 
 
 def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Dataset | None,
-                  device: torch.device, world: distributed.World) -> RunResult:
+                  device: torch.device, world: distributed.World, sources: dict[str, str]) -> RunResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -417,19 +430,30 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     elif world.main:
         save_json(out / "config.json", cfg.to_dict())
         save_json(out / "spec.json", spec_to_data(spec))
+        if sources:
+            save_json(out / "config_sources.json", sources)
     if not quiet:
         print(f"training {spec.name} on {data.name} ({len(train_d):,} images"
               f"{f', {len(val_d):,} for validation' if val_d is not None else ''}) on {device}; "
               f"run directory {out}", flush=True)
+        if sources:
+            print(f"recipe: {describe_sources(cfg, sources)}", flush=True)
+            hint = recipe_hint(cfg.model, sources)
+            if hint:
+                print(f"note: {hint}", flush=True)
         for note in data.notes:
             print(f"note: {note}", flush=True)
+        if len(train_d) <= cfg.batch_size:
+            print(f"note: an epoch is a single step here ({len(train_d):,} images, batch size {cfg.batch_size}): "
+                  f"the network learns from one gradient per epoch; for so little data use a smaller "
+                  f"--batch-size (e.g. {max(8, len(train_d) // 8)}) and more --epochs", flush=True)
     try:
         with _graceful_stop(trainer):
             trainer.fit(train_d, val_d, test_d, state)
     except KeyboardInterrupt:
         if state.partial is not None:
             run.save_checkpoint(state)  # the epoch so far, resumable exactly
-        if not quiet:
+        if not quiet and (out / "checkpoint.safetensors").exists():
             print(f"\ninterrupted after {state.epoch} complete epoch(s); continue with: "
                   f"cnnkit train --resume {out}", file=sys.stderr, flush=True)
         raise
@@ -444,10 +468,14 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
         if val_d is None:
             run.save_model("best", state)
         save_json(out / "summary.json", summary)
-    if not quiet and summary.get("test_n"):
+    if world.main and summary.get("test_n"):  # the result is printed even with quiet: it is what was asked for
+        top5 = f", top-5 {100 * summary['test_top5_error']:.2f}%" if len(data.classes) > 5 else ""
         print(f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
-              f"{summary['test_n']:,}), top-5 {100 * summary['test_top5_error']:.2f}%, "
-              f"{summary['train_seconds']:.1f}s of training; saved to {out}", flush=True)
+              f"{summary['test_n']:,}){top5}, {summary['train_seconds']:.1f}s of training; saved to {out}",
+              flush=True)
+    elif world.main:
+        print(f"{summary['train_seconds']:.1f}s of training; saved to {out} (no test split: "
+              f"'cnnkit evaluate {out} --dataset NAME' measures it on another)", flush=True)
     return RunResult(out, summary, state.history)
 
 
@@ -524,9 +552,9 @@ def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunR
                "test_top1_error": result["ensemble"]["top1_error"], "test_top5_error": result["ensemble"]["top5_error"],
                "test_errors": result["ensemble"]["errors"], "test_n": result["ensemble"]["n"], "run": str(out)}
     save_json(out / "summary.json", summary)
-    if not quiet:
-        print(f"ensemble of {cfg.ensemble}: test error {100 * summary['test_top1_error']:.2f}% "
-              f"(members' mean {100 * summary['mean_member_top1_error']:.2f}%)", flush=True)
+    # the result, even with quiet
+    print(f"ensemble of {cfg.ensemble}: test error {100 * summary['test_top1_error']:.2f}% "
+          f"(members' mean {100 * summary['mean_member_top1_error']:.2f}%)", flush=True)
     return RunResult(out, summary, history)
 
 
@@ -552,6 +580,25 @@ def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: P
             summary.update({"tta": run.cfg.tta, "test_top1_error_tta": errs[1] / len(test),
                             "test_top5_error_tta": errs[5] / len(test)})
     return summary
+
+
+def recipe_hint(model: str, sources: dict[str, str]) -> str | None:
+    """For a spec file trained without a recipe: the zoo model it equals, whose recipe it did not get."""
+    from cnnkit.models import get_entry, list_models
+    from cnnkit.models.registry import is_registered
+
+    if is_registered(model) or any(s != "default" and "recipe" in s for s in sources.values()):
+        return None
+    try:
+        layers = resolve_spec(model).layers
+    except CnnkitError:
+        return None
+    for name in list_models():
+        if get_entry(name).spec().layers == layers:
+            return (f"{model} is the zoo's {name}, but a spec file brings no recipe (defaults above); "
+                    f"--recipe model:{name} trains it as 'cnnkit train {name}' does")
+    return (f"{model} is a spec file: it trains with the defaults above unless given --recipe "
+            f"(a named recipe, model:NAME for a zoo model's, or a .yaml file)")
 
 
 def _resume_config(path: Path, model: Any, overrides: dict) -> TrainConfig:
