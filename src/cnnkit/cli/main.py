@@ -182,6 +182,12 @@ def _configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory (or a .safetensors weights file)")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...; any mode and size)")
     p.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="invert pictures whose background is the opposite of the training images' "
+                        "(default auto)")
+    p.add_argument("--digit-normalize", choices=("auto", "yes", "no"), default="auto",
+                   help="MNIST's normalisation (ink box into 20x20, centred by mass in 28x28) for free-form digits; "
+                        "auto: for networks trained on MNIST, on pictures of another size (default auto)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
 
 
@@ -190,13 +196,16 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CnnkitError("--top must be at least 1")
-    results = predict(args.run, args.images, args.top)
+    results = predict(args.run, args.images, args.top, invert=args.invert, digit_normalize=args.digit_normalize)
     if args.json:
         print(json.dumps(results))
         return 0
     for r in results:
         best = ", ".join(f"{t['class']} {100 * t['prob']:.1f}%" for t in r["top"])
-        print(f"{r['file']}: {best}")
+        flag = "  [LOW CONFIDENCE]" if r["low_confidence"] else ""
+        print(f"{r['file']}: {best}{flag}")
+        for note in r["notes"]:
+            print(f"  note: {note}")
     return 0
 
 

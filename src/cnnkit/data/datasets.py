@@ -31,6 +31,8 @@ class Dataset:
     splits: dict[str, ImageData]
     classes: list[str]
     notes: list[str] = field(default_factory=list)
+    #: images follow MNIST's digit normalisation (20x20 ink box centred by mass in 28x28); predict applies it
+    digits: bool = False
 
     def __getitem__(self, split: str) -> ImageData:
         if split not in self.splits:
@@ -66,7 +68,7 @@ IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-i
              "t10k-labels-idx1-ubyte.gz")
 
 
-def _idx_dataset(name, description, home, mirrors, sha256s, classes):
+def _idx_dataset(name, description, home, mirrors, sha256s, classes, digits=False):
     remotes = [RemoteFile(f, sha, tuple(m + f for m in mirrors)) for f, sha in zip(IDX_FILES, sha256s)]
 
     def load(data_dir=None, download=True, **_) -> Dataset:
@@ -76,7 +78,7 @@ def _idx_dataset(name, description, home, mirrors, sha256s, classes):
         test = formats.read_idx_pair(paths[2], paths[3])
         splits = {s: ImageData(torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64)), list(classes),
                                f"{name}:{s}") for s, (x, y) in (("train", train), ("test", test))}
-        return Dataset(name, splits, list(classes))
+        return Dataset(name, splits, list(classes), digits=digits)
 
     register_dataset(DatasetInfo(name, description, home, tuple(classes), (1, 28, 28), load))
 
@@ -95,7 +97,7 @@ _idx_dataset("mnist", "handwritten digits, 60,000 train + 10,000 test, 28x28 gre
               "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
               "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
               "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-             [str(d) for d in range(10)])
+             [str(d) for d in range(10)], digits=True)
 _idx_dataset("fashion-mnist", "Zalando article images, a harder drop-in for MNIST, 28x28 grey",
              "https://github.com/zalandoresearch/fashion-mnist",
              ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),

@@ -45,15 +45,46 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     return metrics
 
 
-def predict(run, files, top: int = 5, device: str = "cpu") -> list[dict]:
-    """Top-``top`` classes with probabilities for each image file."""
+def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
+            digit_normalize: str = "auto") -> list[dict]:
+    """Top-``top`` classes with probabilities for each image file, and what a reader must know about them.
+
+    Each item: ``file``, ``top``, ``inverted`` (the picture's polarity was
+    flipped to the training images'), ``digit_normalized``,
+    ``low_confidence`` (True: far from the training data by the run's
+    calibrated feature-distance criterion, see :mod:`cnnkit.evaluate.familiarity`;
+    None: the run holds no calibration) and ``notes`` (the same in words).
+    """
+    from cnnkit.errors import CnnkitError
+    from cnnkit.evaluate import familiarity
+
+    for name, value in (("invert", invert), ("digit_normalize", digit_normalize)):
+        if value not in ("auto", "yes", "no"):
+            raise CnnkitError(f"{name.replace('_', '-')} must be auto, yes or no, got {value!r}")
     tm = _trained(run).to(device)
     files = [Path(f) for f in files]
-    probs = tm.predict_proba(tm.load_files(files).to(device))
+    images, infos = tm.load_pictures(files, invert, digit_normalize)
+    images = images.to(device)
+    probs = tm.predict_proba(images)
     k = min(top, probs.shape[1])
     values, idx = probs.topk(k, dim=1)
-    return [{"file": str(f), "top": [{"class": tm.classes[int(i)], "prob": float(p)} for p, i in zip(pv, iv)]}
-            for f, pv, iv in zip(files, values, idx)]
+    stats = familiarity.load_stats(tm.path)
+    far = familiarity.assess(tm.model, tm.normalizer, images, stats) if stats is not None else [None] * len(files)
+    out = []
+    for f, pv, iv, info, fam in zip(files, values, idx, infos, far):
+        notes = list(info["notes"])
+        if fam is None:
+            notes.append("no familiarity calibration in this run (imported or older weights): "
+                         "how far the picture is from the training data is unknown")
+        elif fam["far"]:
+            notes.append(f"low confidence: far from the training data (feature distance {fam['distance']:.1f}, "
+                         f"beyond the {fam['threshold']:.1f} that 99% of held-out images stay under); "
+                         f"the answer is a guess")
+        out.append({"file": str(f), "top": [{"class": tm.classes[int(i)], "prob": float(p)} for p, i in zip(pv, iv)],
+                    "inverted": info["inverted"], "digit_normalized": info["digit_normalized"],
+                    "low_confidence": None if fam is None else fam["far"],
+                    "distance": None if fam is None else round(fam["distance"], 3), "notes": notes})
+    return out
 
 
 __all__ = ["evaluate", "predict"]

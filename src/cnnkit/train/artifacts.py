@@ -94,6 +94,36 @@ class TrainedModel:
         """uint8 images of the training data's shape -> the model's input shape, as training did."""
         return fit_to_input(images, self.input_shape)
 
+    def load_pictures(self, files, invert: str = "auto", digit_normalize: str = "auto") -> tuple[torch.Tensor, list]:
+        """People's own picture files -> uint8 (N, C, H, W) like the training images, and per file what was done.
+
+        Beyond :meth:`load_files`: pictures of the opposite polarity to the
+        training images are inverted, and free-form digits get MNIST's
+        normalisation when the network learnt MNIST (see
+        :func:`~cnnkit.data.images.picture_to_input`).
+        """
+        from cnnkit.data.images import open_picture, picture_to_input
+
+        c, h, w = self.source_shape
+        arrays, infos = [], []
+        for f in files:
+            arr, info = picture_to_input(open_picture(f), (c, h, w), self.background, self.digits, invert,
+                                         digit_normalize)
+            arrays.append(arr)
+            infos.append(info)
+        return self.prepare(torch.from_numpy(np.stack(arrays))), infos
+
+    @property
+    def background(self) -> str | None:
+        """The training images' background ('dark' for MNIST); known families for runs that predate the record."""
+        if "background" in self.meta:
+            return self.meta["background"]
+        return "dark" if self.meta.get("dataset") in ("mnist", "fashion-mnist", "kmnist") else None
+
+    @property
+    def digits(self) -> bool:
+        return bool(self.meta.get("digits", self.meta.get("dataset") == "mnist"))
+
     def load_files(self, files) -> torch.Tensor:
         """Image files -> uint8 (N, C, H, W) converted exactly like the training data."""
         c, h, w = self.source_shape

@@ -144,9 +144,11 @@ class RunContext:
     classes: list[str]
     dataset: str
     source_shape: tuple[int, int, int]
+    appearance: dict  # {"background": "dark"|"light"|None, "digits": bool}: how predict converts pictures
 
     def meta(self, state: FitState) -> dict:
         return {"spec": spec_to_data(self.trainer.model.spec), "classes": self.classes, "dataset": self.dataset,
+                **self.appearance,
                 "normalizer": self.trainer.normalizer.describe(), "source_shape": list(self.source_shape),
                 "fit": fit_method(self.source_shape, self.trainer.model.input_shape), "epoch": state.epoch,
                 "versions": versions()}
@@ -276,6 +278,7 @@ class PreparedData:
     source_shape: tuple[int, int, int]
     name: str
     notes: list[str]
+    appearance: dict
 
 
 def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Dataset | None = None) -> PreparedData:
@@ -305,7 +308,11 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
             return d
         return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name)
 
-    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, ds.notes)
+    from cnnkit.data.images import background_of
+
+    sample = train.sample(2000, cfg.seed) if isinstance(train, StreamingData) else train
+    appearance = {"background": background_of(sample.images), "digits": bool(getattr(ds, "digits", False))}
+    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, ds.notes, appearance)
 
 
 # ------------------------------------------------------------------ entry point
@@ -415,7 +422,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     train_d = data.train.to(device)
     val_d = data.val.to(device) if data.val is not None else None
     test_d = data.test.to(device) if data.test is not None else None
-    run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape)
+    run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape, data.appearance)
     if world.size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -467,6 +474,14 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
         run.save_model("model", state)
         if val_d is None:
             run.save_model("best", state)
+        held = val_d if val_d is not None else test_d
+        if held is not None and not isinstance(train_d, StreamingData) and len(train_d) >= 2 * len(data.classes):
+            from cnnkit.evaluate import familiarity
+
+            pick = sample_indices(len(train_d), 10_000, cfg.seed)
+            stats = familiarity.fit(trainer.model, trainer.normalizer, train_d.images[pick], train_d.labels[pick],
+                                    held.images[sample_indices(len(held), 5_000, cfg.seed)], len(data.classes))
+            familiarity.save_stats(out, stats)
         save_json(out / "summary.json", summary)
     if world.main and summary.get("test_n"):  # the result is printed even with quiet: it is what was asked for
         top5 = f", top-5 {100 * summary['test_top5_error']:.2f}%" if len(data.classes) > 5 else ""

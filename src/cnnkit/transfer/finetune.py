@@ -138,7 +138,8 @@ def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str 
             results.append(entry)
         freeze_except(model, set(parametric_layers(model)))  # saved unfrozen
         meta = {"spec": spec_to_data(model.spec),
-                "classes": data.classes, "dataset": data.name, "normalizer": tm.normalizer.describe(),
+                "classes": data.classes, "dataset": data.name, **data.appearance,
+                "normalizer": tm.normalizer.describe(),
                 "source_shape": list(data.source_shape), "finetuned_from": str(run), "versions": versions()}
         save_weights(out / "model.safetensors", model_tensors(model, tm.normalizer), meta)
         write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
