@@ -10,9 +10,22 @@ Images may be N x H x W, N x C x H x W or N x H x W x C; plain 2-d feature
 matrices (N x F) are read as one-row images.  Whatever their size, inputs are
 brought to the model's input size (padded or resized) the same way for fit and
 predict; the model takes the data's channel count.
+
+Pixel scale, one rule for fit and predict alike: uint8 (and other integer)
+images are read as 0-255, float images whose values lie in [0, 1] as 0-1;
+anything else (floats above 1, negative values such as standardised images)
+is an error naming the expected ranges, never silently clipped or rescaled.
+A 2-d feature matrix is not an image and is taken as it is.
+
+Every parameter defaults to ``None``, meaning "resolved as ``cnnkit train``
+resolves it": the model's recipe, then ``recipe=``, then the parameters given.
+The parameters are the training config's own fields (one list, no copy).
 """
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import fields
 
 import numpy as np
 import torch
@@ -23,23 +36,47 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from cnnkit.data.tensors import ImageData, fit_to_input, from_arrays
 from cnnkit.layers import with_num_classes
 from cnnkit.models import resolve_spec
-from cnnkit.train.config import TrainConfig, validate
+from cnnkit.train.config import TrainConfig, resolve_config
 from cnnkit.train.loop import FitState
 
 #: Checks of ``sklearn.utils.estimator_checks`` that cannot apply to an image model (check -> reason).
 EXPECTED_FAILED_CHECKS: dict[str, str] = {
     "check_classifiers_train": (
         "trains on 300 blobs with 2 features, read as a 1x2 image stretched to the CNN's 28x28 input, and needs "
-        "83% training accuracy after the default 5 epochs; a LeNet reaches 65-75% there. On images the "
+        "83% training accuracy after the test's 2 epochs; a LeNet reaches 65-75% there. On images the "
         "estimator learns as it should (tests/test_sklearn.py trains MNIST digits)"),
 }
 
+#: Config fields that describe a run on disk or a named data set, not a fit on arrays.
+NOT_FOR_ARRAYS = frozenset({"model", "dataset", "data_dir", "out", "val_split", "eval_test_every_epoch",
+                            "limit_train", "limit_test", "strict", "ensemble", "tta", "stream", "workers"})
+CONFIG_PARAMS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOT_FOR_ARRAYS)
+
+
+def _pixels(X: np.ndarray) -> np.ndarray:
+    """Images on the 0-255 scale (uint8 kept, float32 otherwise) by the module's one rule; errors otherwise."""
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype == np.bool_ or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"images must be numbers (uint8 0-255, or floats in [0, 1]), got dtype {X.dtype}")
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 0.0)
+    if np.issubdtype(X.dtype, np.integer):
+        if lo < 0 or hi > 255:
+            raise ValueError(f"integer images must lie in 0-255, got values from {lo:g} to {hi:g}")
+        return X.astype(np.float32)
+    if lo < 0 or hi > 1:
+        raise ValueError(f"float images must lie in [0, 1] (or pass uint8 0-255), got values from {lo:g} to "
+                         f"{hi:g}; standardised images are not accepted: the network standardises them itself")
+    return X.astype(np.float32) * np.float32(255)
+
 
 def _as_images(X: np.ndarray) -> torch.Tensor:
-    """(N, F) -> (N, 1, 1, F); (N, H, W) -> (N, 1, H, W); NHWC -> NCHW.  uint8 stays uint8, else float32."""
+    """(N, F) -> (N, 1, 1, F); (N, H, W) -> (N, 1, H, W); NHWC -> NCHW; pixels on the 0-255 scale."""
     if X.ndim == 2:
-        X = X[:, None, None, :]
-    elif X.ndim == 3:
+        X = X[:, None, None, :].astype(np.float32)  # features, not pixels: taken as they are
+    elif X.ndim in (3, 4):
+        X = _pixels(X)
+    if X.ndim == 3:
         X = X[:, None]
     elif X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
         X = X.transpose(0, 3, 1, 2)
@@ -52,65 +89,61 @@ def _as_images(X: np.ndarray) -> torch.Tensor:
 class CNNClassifier(ClassifierMixin, BaseEstimator):
     """A convolutional network as a scikit-learn classifier.
 
-    ``model`` is a zoo name, a spec file or spec data; the other arguments are
-    the training options of ``cnnkit train`` with the same meaning.
+    ``model`` is a zoo name (default ``lenet5``), a spec file or spec data;
+    ``recipe`` a named recipe, ``model:NAME`` or a YAML file, as for
+    ``cnnkit train --recipe``; every other parameter is a training option of
+    ``cnnkit train`` with the same meaning (see ``cnnkit train --help``).
+    ``None`` leaves it to the model's recipe, exactly as the CLI does.
     """
 
-    def __init__(self, model="lenet5", epochs=5, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.9,
-                 nesterov=False, weight_decay=5e-4, schedule="constant", augment="", preprocess="standardize",
-                 init="default", seed=0, device="cpu", verbose=False):
+    def __init__(self, model=None, **params):
+        unknown = sorted(set(params) - set(CONFIG_PARAMS) - {"recipe", "verbose"})
+        if unknown:
+            raise TypeError(f"CNNClassifier got unexpected parameter(s) {', '.join(unknown)}; accepted: model, "
+                            f"recipe, verbose, {', '.join(CONFIG_PARAMS)}")
         self.model = model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.augment = augment
-        self.preprocess = preprocess
-        self.init = init
-        self.seed = seed
-        self.device = device
-        self.verbose = verbose
+        self.recipe = params.get("recipe")
+        for name in CONFIG_PARAMS:
+            setattr(self, name, params.get(name))
+        self.verbose = params.get("verbose")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
 
-    def _config(self, epochs: int) -> TrainConfig:
-        return validate(TrainConfig(model=str(self.model) if isinstance(self.model, str) else "spec", dataset="arrays",
-                                    epochs=epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-                                    momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
-                                    schedule=self.schedule, augment=self.augment, preprocess=self.preprocess,
-                                    init=self.init, seed=self.seed, device=self.device))
+    def _config(self, epochs: int | None = None) -> TrainConfig:
+        """The config ``cnnkit train`` would resolve for these parameters (the model's recipe under them)."""
+        model = self.model if self.model is not None else "lenet5"
+        options = {k: getattr(self, k) for k in CONFIG_PARAMS if getattr(self, k) is not None}
+        options["dataset"] = "arrays"
+        if epochs is not None:
+            options["epochs"] = epochs
+        return resolve_config(model if isinstance(model, str) else "spec", options, recipe=self.recipe)
 
     def _images(self, X) -> torch.Tensor:
         return fit_to_input(_as_images(X), self.input_shape_)
 
     def fit(self, X, y):
-        return self._fit(X, y, self.epochs)
+        return self._fit(X, y, None)
 
-    def _fit(self, X, y, epochs: int, classes=None):
+    def _fit(self, X, y, epochs: int | None, classes=None):
         from cnnkit.train.run import EpochPrinter, make_trainer, pick_device
 
         X, y = validate_data(self, X, y, allow_nd=True, dtype=None, ensure_min_samples=1)
-        if X.dtype != np.uint8:
-            X = X.astype(np.float32)
         check_classification_targets(y)
         self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
         labels = np.searchsorted(self.classes_, y)
         images = _as_images(X)
-        spec = resolve_spec(self.model)
+        model = self.model if self.model is not None else "lenet5"
+        spec = resolve_spec(model)
         self.input_shape_ = (images.shape[1], spec.input[1], spec.input[2])
-        spec = with_num_classes(resolve_spec(self.model, self.input_shape_), len(self.classes_))
+        spec = with_num_classes(resolve_spec(model, self.input_shape_), len(self.classes_))
         data = ImageData(fit_to_input(images, self.input_shape_), torch.as_tensor(labels, dtype=torch.long),
                          [str(c) for c in self.classes_], "arrays")
         cfg = self._config(epochs)
         device = pick_device(cfg.device)
-        callbacks = [EpochPrinter(epochs)] if self.verbose else []
+        callbacks = [EpochPrinter(cfg.epochs)] if self.verbose else []
         trainer = make_trainer(cfg, spec, data, device, callbacks)
         trainer.fit(data.to(device), None, None, FitState())
         self.network_, self.normalizer_ = trainer.model.eval(), trainer.normalizer
@@ -132,10 +165,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
             data0 = ImageData(self._images(X), torch.as_tensor(np.searchsorted(self.classes_, y)),
                               [str(c) for c in self.classes_])
-            trainer = make_trainer(self._config(1), self.network_.spec, data0, pick_device(self.device),
+            cfg = self._config(1)
+            trainer = make_trainer(cfg, self.network_.spec, data0, pick_device(cfg.device),
                                    model=self.network_, normalizer=self.normalizer_)
             self._trainer = trainer
-        data = ImageData(self._images(X if X.dtype == np.uint8 else X.astype(np.float32)),
+        data = ImageData(self._images(X),
                          torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long),
                          [str(c) for c in self.classes_], "arrays")
         device = next(self.network_.parameters()).device
@@ -147,8 +181,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, allow_nd=True, dtype=None, reset=False)
-        if X.dtype != np.uint8:
-            X = X.astype(np.float32)
         from cnnkit.evaluate.metrics import predict_logits
 
         logits = predict_logits(self.network_, self.normalizer_, self._images(X), 1000)
@@ -197,3 +229,12 @@ class CNNFeatures(TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if self.run is not None and "n_features_in_" in state:
             self.fit()
+
+
+# The estimator's signature lists every parameter by name (scikit-learn's get_params, clone and
+# GridSearchCV read it), generated from the config's fields rather than copied by hand.
+CNNClassifier.__init__.__signature__ = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+     inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None)
+       for n in ("recipe", *CONFIG_PARAMS, "verbose")])

@@ -171,8 +171,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print("per-class accuracy:")
     for name, acc in m["per_class_accuracy"].items():
         print(f"  {name:<{width}}  {'n/a' if acc is None else f'{100 * acc:6.2f}%'}")
-    print("confusion matrix (rows: true class, columns: predicted):")
-    cells = max(len(str(v)) for row in m["confusion_matrix"] for v in row)
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    cells = max(max(len(str(v)) for row in m["confusion_matrix"] for v in row),
+                *(min(len(c), 8) for c in m["classes"]))  # headers cut to 8 characters
+    corner = "true/pred"
+    width = max(width, len(corner))
+    print(f"  {corner:<{width}}  " + " ".join(f"{c[:cells]:>{cells}}" for c in m["classes"]))
     for name, row in zip(m["classes"], m["confusion_matrix"]):
         print(f"  {name:<{width}}  " + " ".join(f"{v:>{cells}}" for v in row))
     return 0
@@ -302,15 +306,29 @@ def _run_report(args: argparse.Namespace) -> int:
 def _configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", default="compare.png", help="figure to write (default compare.png)")
+    p.add_argument("--reach", metavar="ERR%", help="also show the epoch and seconds at which each run first reached "
+                                                  "this error, e.g. 25%% (Krizhevsky et al.'s ReLU-vs-tanh measure)")
+    p.add_argument("--reach-metric", choices=("train_top1_error", "val_top1_error", "test_top1_error"),
+                   default="train_top1_error", help="the error --reach watches (default train_top1_error)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
 def _run_compare(args: argparse.Namespace) -> int:
     from cnnkit.evaluate.report import compare
 
-    path, table = compare(args.runs, args.out)
+    reach = None
+    if args.reach is not None:
+        text = args.reach.strip().rstrip("%")
+        try:
+            reach = float(text) / 100
+        except ValueError:
+            raise CnnkitError(f"--reach must be a percentage such as 25%, got {args.reach!r}") from None
+        if not 0 <= reach <= 1:
+            raise CnnkitError(f"--reach must lie between 0% and 100%, got {args.reach!r}")
+    path, table = compare(args.runs, args.out, reach, args.reach_metric)
     if args.json:
         print(json.dumps(table))
+        print(f"learning curves overlaid in {path}", file=sys.stderr)
         return 0
     width = max(len(r["run"]) for r in table)
 
@@ -322,6 +340,12 @@ def _run_compare(args: argparse.Namespace) -> int:
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
         print(f"{r['run']:<{width}}  {r['epochs']:>6}  {r['final_train_loss']:>10.4f}  "
               f"{pct(r['final_val_top1_error']):>7}  {pct(r['test_top1_error']):>8}  {secs:>7}")
+    for r in table:
+        if "reach" in r:
+            got = r["reach"]
+            what = f"{got['metric'].replace('_top1_error', '')} error <= {100 * got['target']:g}%"
+            print(f"{r['run']}: {what} " + (f"first at epoch {got['epoch']} ({got['seconds']:.1f}s)"
+                                             if got["epoch"] is not None else "never reached"))
     print(f"learning curves overlaid in {path}")
     return 0
 

@@ -33,6 +33,15 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     #: images follow MNIST's digit normalisation (20x20 ink box centred by mass in 28x28); predict applies it
     digits: bool = False
+    #: a left-right mirror keeps every label (false for digits and characters: a mirrored 2 is no 2)
+    mirror_safe: bool = True
+
+    def flip_warning(self, where: str) -> str | None:
+        """A warning when ``where`` (e.g. '--tta flip') mirrors images whose labels do not survive it."""
+        if self.mirror_safe:
+            return None
+        return (f"{where} mirrors the images, but {self.name}'s labels are not mirror-symmetric (a mirrored digit "
+                f"or character is not the same class): expect a higher error; drop flip")
 
     def __getitem__(self, split: str) -> ImageData:
         if split not in self.splits:
@@ -68,7 +77,7 @@ IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-i
              "t10k-labels-idx1-ubyte.gz")
 
 
-def _idx_dataset(name, description, home, mirrors, sha256s, classes, digits=False):
+def _idx_dataset(name, description, home, mirrors, sha256s, classes, digits=False, mirror_safe=True):
     remotes = [RemoteFile(f, sha, tuple(m + f for m in mirrors)) for f, sha in zip(IDX_FILES, sha256s)]
 
     def load(data_dir=None, download=True, **_) -> Dataset:
@@ -78,7 +87,7 @@ def _idx_dataset(name, description, home, mirrors, sha256s, classes, digits=Fals
         test = formats.read_idx_pair(paths[2], paths[3])
         splits = {s: ImageData(torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64)), list(classes),
                                f"{name}:{s}") for s, (x, y) in (("train", train), ("test", test))}
-        return Dataset(name, splits, list(classes), digits=digits)
+        return Dataset(name, splits, list(classes), digits=digits, mirror_safe=mirror_safe)
 
     register_dataset(DatasetInfo(name, description, home, tuple(classes), (1, 28, 28), load))
 
@@ -97,7 +106,7 @@ _idx_dataset("mnist", "handwritten digits, 60,000 train + 10,000 test, 28x28 gre
               "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
               "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
               "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-             [str(d) for d in range(10)], digits=True)
+             [str(d) for d in range(10)], digits=True, mirror_safe=False)
 _idx_dataset("fashion-mnist", "Zalando article images, a harder drop-in for MNIST, 28x28 grey",
              "https://github.com/zalandoresearch/fashion-mnist",
              ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
@@ -113,7 +122,7 @@ _idx_dataset("kmnist", "Kuzushiji-MNIST: cursive Japanese hiragana, 28x28 grey",
               "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
               "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
               "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c"),
-             ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"])
+             ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"], mirror_safe=False)
 
 
 # ----------------------------------------------------------------------------- CIFAR

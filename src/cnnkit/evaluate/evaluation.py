@@ -38,10 +38,15 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     metrics = classification_metrics(logits, data.labels, tm.classes)
     metrics.update({"dataset": ds.name, "split": split, "run": str(tm.path)})
     if tta:
+        warning = ds.flip_warning(f"--tta {tta}") if "flip" in tta else None
+        if warning:
+            import warnings
+
+            warnings.warn(warning, stacklevel=2)
         probs = predict_proba(tm.model, tm.normalizer, images, tta, batch_size)
         errs = topk_errors(probs, data.labels)
         metrics["tta"] = {"transforms": tta, "top1_error": errs[1] / len(data), "top5_error": errs[5] / len(data),
-                          "errors": errs[1]}
+                          "errors": errs[1], "warning": warning}
     return metrics
 
 

@@ -60,8 +60,10 @@ def learning_curves(histories: dict[str, list[dict]]) -> bytes:
         color = f"C{i}"
         ep = [r["epoch"] for r in rows]
         label = f"{name} " if len(histories) > 1 else ""
-        axes[0].plot(ep, [r["train_loss"] for r in rows], color=color, label=f"{label}train loss")
-        axes[1].plot(ep, [100 * r["train_top1_error"] for r in rows], color=color, ls="--", label=f"{label}train")
+        mark = "o" if len(rows) < 30 else None  # a run of one or a few epochs still shows
+        axes[0].plot(ep, [r["train_loss"] for r in rows], color=color, marker=mark, label=f"{label}train loss")
+        axes[1].plot(ep, [100 * r["train_top1_error"] for r in rows], color=color, ls="--", marker=mark,
+                     label=f"{label}train")
         for key, ls, what in (("val_top1_error", "-", "validation"), ("test_top1_error", ":", "test")):
             if any(key in r for r in rows):
                 axes[1].plot([r["epoch"] for r in rows if key in r], [100 * r[key] for r in rows if key in r],
@@ -73,8 +75,17 @@ def learning_curves(histories: dict[str, list[dict]]) -> bytes:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     axes[0].set_yscale("log")
     axes[1].set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # "30", not "3x10^1": a student reads these as percent
+    for ax in axes[:2]:
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain if ax.get_ylim()[1] / max(ax.get_ylim()[0], 1e-12) < 20
+                                     else FuncFormatter(lambda v, _: ""))
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     return _png(fig)
 
 
@@ -304,8 +315,24 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     return html_path
 
 
-def compare(runs, out: str | Path) -> tuple[Path, list[dict]]:
-    """Overlay the learning curves of several runs in one figure; return it and a table of final figures."""
+def first_reach(rows: list[dict], key: str, target: float) -> dict | None:
+    """The first epoch (and cumulative seconds) at which ``key`` is at or below ``target``, or None."""
+    seconds = 0.0
+    for r in rows:
+        seconds += r.get("seconds", 0.0)
+        if key in r and r[key] <= target:
+            return {"epoch": r["epoch"], "seconds": round(seconds, 3)}
+    return None
+
+
+def compare(runs, out: str | Path, reach: float | None = None, reach_metric: str = "train_top1_error"
+            ) -> tuple[Path, list[dict]]:
+    """Overlay the learning curves of several runs in one figure; return it and a table of final figures.
+
+    With ``reach`` (a fraction, 0.25 for 25%), each row also holds the epoch
+    and seconds at which ``reach_metric`` first got there: Krizhevsky et al.'s
+    ReLU-vs-tanh figure is stated as epochs to 25% training error.
+    """
     histories, table = {}, []
     for r in runs:
         p = Path(r)
@@ -317,9 +344,16 @@ def compare(runs, out: str | Path) -> tuple[Path, list[dict]]:
             label += "'"
         histories[label] = h
         s = json.loads((p / "summary.json").read_text()) if (p / "summary.json").exists() else {}
-        table.append({"run": str(p), "epochs": len(h), "final_train_loss": h[-1]["train_loss"],
-                      "final_val_top1_error": h[-1].get("val_top1_error"),
-                      "test_top1_error": s.get("test_top1_error"), "train_seconds": s.get("train_seconds")})
+        row = {"run": str(p), "epochs": len(h), "final_train_loss": h[-1]["train_loss"],
+               "final_val_top1_error": h[-1].get("val_top1_error"),
+               "test_top1_error": s.get("test_top1_error"), "train_seconds": s.get("train_seconds")}
+        if reach is not None:
+            if not any(reach_metric in x for x in h):
+                raise CnnkitError(f"{p} did not measure {reach_metric} (validation needs --val-split, test curves "
+                                  f"--eval-test-every-epoch)")
+            row["reach"] = {"metric": reach_metric, "target": reach, **(first_reach(h, reach_metric, reach) or
+                                                                       {"epoch": None, "seconds": None})}
+        table.append(row)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(learning_curves(histories))

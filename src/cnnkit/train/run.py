@@ -312,7 +312,13 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
 
     sample = train.sample(2000, cfg.seed) if isinstance(train, StreamingData) else train
     appearance = {"background": background_of(sample.images), "digits": bool(getattr(ds, "digits", False))}
-    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, ds.notes, appearance)
+    notes = list(ds.notes)
+    for flag, value in (("--augment", cfg.augment), ("--tta", cfg.tta)):
+        flips = any(t.strip().split(":")[0] == "flip" for t in value.split(","))
+        warning = ds.flip_warning(f"{flag} {value}") if flips else None
+        if warning:
+            notes.append(warning)
+    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, notes, appearance)
 
 
 # ------------------------------------------------------------------ entry point
@@ -328,6 +334,8 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
     ``data`` trains on an in-memory :class:`~cnnkit.data.Dataset` (e.g. built
     with :func:`~cnnkit.data.from_arrays`) instead of a named one.
     """
+    if isinstance(data, ImageData):  # from_arrays(X, y): all of it trains; there is no test split to score
+        data = Dataset(data.name, {"train": data}, list(data.classes))
     if data is not None:
         overrides["dataset"] = data.name
     elif dataset is not None:
