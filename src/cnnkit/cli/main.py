@@ -291,14 +291,15 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="HTML file to write (default: RUN/report.html)")
     p.add_argument("--dataset", help="dataset (default: the one the run was trained on)")
     p.add_argument("--data-dir", help="folder holding the datasets")
-    p.add_argument("--image-index", type=int, default=0, help="test image whose feature maps are shown")
+    p.add_argument("--image-index", type=int, default=0, help="test image whose feature maps are shown (default 0)")
+    p.add_argument("--image", help="your own picture whose feature maps are shown instead (converted as predict does)")
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from cnnkit.evaluate.report import write_report
 
     path = write_report(args.run, args.out, dataset=args.dataset, data_dir=args.data_dir,
-                        image_index=args.image_index)
+                        image_index=args.image_index, image=args.image)
     print(f"report written to {path} (figures as PNGs in {path.parent / 'report'})")
     return 0
 

@@ -53,11 +53,11 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
         return img
     rgba = img.convert("RGBA")
     arr = np.asarray(rgba)
-    opaque = arr[..., 3] > 127
-    if opaque.all():
+    alpha = arr[..., 3].astype(np.float32)
+    if alpha.min() == alpha.max():  # one opacity everywhere carries no shape: the colours are the picture
         return rgba.convert("RGB")
     grey = arr[..., :3].astype(np.float32).mean(-1)
-    ink = float(grey[opaque].mean()) if opaque.any() else 255.0
+    ink = float((grey * alpha).sum() / alpha.sum())  # the colour of what is drawn, weighted by its opacity
     background = (255, 255, 255, 255) if ink < 128 else (0, 0, 0, 255)
     return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
 

@@ -141,7 +141,8 @@ def gallery(images: torch.Tensor, labels, preds, conf, classes, limit: int = 40)
         ax.axis("on")
         _show(ax, images[i].numpy())
         ax.set_title(f"{classes[labels[i]]}→{classes[preds[i]]}\n{100 * conf[i]:.0f}%", fontsize=7)
-    fig.suptitle(f"misclassified test images (true→predicted, confidence); {len(images)} in all")
+    fig.suptitle(f"misclassified test images (true→predicted, confidence); {len(images)} in all", y=1.0,
+                 va="bottom")
     return _png(fig)
 
 
@@ -175,49 +176,69 @@ def filters_figure(model) -> bytes | None:
         return None
     w = w.float().cpu()  # (K, C, F, F)
     k = w.shape[0]
-    fig, axes = _tile_grid(k, 16, (0.8, 0.8))
+    fig, axes = _tile_grid(k, 12, (1.0, 1.0))  # 100 px cells at 100 dpi: each filter tile is >= 64 px
     for i in range(k):
         f = w[i] if w.shape[1] in (1, 3) else w[i, :1]
         f = (f - f.min()) / (f.max() - f.min() + 1e-8)
         _show(axes.flat[i], f.numpy())
         axes.flat[i].axis("on")
-    fig.suptitle(f"first-layer filters ({k} of {w.shape[2]}x{w.shape[3]})")
+        axes.flat[i].set_title(str(i + 1), fontsize=7)
+    fig.suptitle(f"first-layer filters ({k} of {w.shape[2]}x{w.shape[3]})", y=1.0, va="bottom")
     return _png(fig)
 
 
 @torch.inference_mode()
-def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32) -> list[tuple[str, bytes]]:
-    """Activations of every conv-like layer of ``features`` for one uint8 image (C, H, W).
+def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32, caption: str = "input"
+                 ) -> list[tuple[str, bytes]]:
+    """Outputs of every conv-like layer of ``features`` for one uint8 image (C, H, W), the image beside them.
 
-    Where the builder moved a layer's activation after the following max pool
-    (an exact speed-up), the activation is applied here, so the maps are the
-    layer's real outputs.
+    A named layer's output is what its definition says (post-activation):
+    hooks see it so, whatever order the network runs its layers in.
     """
-    from cnnkit.layers import get_activation
-
     kinds = {layer.name: layer.type for layer in tm.model.spec.layers}
-    acts = {layer.name: layer.args.get("activation") for layer in tm.model.spec.layers}
     captured: dict[str, torch.Tensor] = {}
     hooks = [m.register_forward_hook(lambda mod, i, o, n=n: captured.__setitem__(n, o.detach()))
              for n, m in tm.model.features.named_children()
              if kinds.get(n) in ("conv", "locally_connected", "tiled_conv", "inception", "residual")]
     tm.model.eval()
-    tm.model(tm.normalizer(image.unsqueeze(0).to(next(tm.model.parameters()).device)))
-    for h in hooks:
-        h.remove()
+    try:
+        tm.model(tm.normalizer(image.unsqueeze(0).to(next(tm.model.parameters()).device)))
+    finally:
+        for h in hooks:
+            h.remove()
     out = []
     for name, act in captured.items():
-        module = tm.model.features._modules[name]
-        if acts.get(name) is not None and "act" not in getattr(module, "_modules", {}):
-            act = get_activation(acts[name])(act.clone())
         maps = act[0].float().cpu()  # (K, H, W)
         k = min(limit, maps.shape[0])
-        fig, axes = _tile_grid(k, 16, (0.9, 0.9))
+        cols = min(16, k) + 1
+        fig, axes = _tile_grid(-(-k // (cols - 1)) * cols, cols, (1.0, 1.0))
+        first = axes.flat[0]
+        first.axis("on")
+        _show(first, image.cpu().numpy())
+        first.set_title(caption, fontsize=7)
+        slots = [ax for j, ax in enumerate(axes.flat) if j % cols != 0]  # column 0: the input, once
         for i in range(k):
-            axes.flat[i].imshow(maps[i].numpy(), cmap="viridis")
-        fig.suptitle(f"{name}: {k} of {maps.shape[0]} feature maps ({maps.shape[1]}x{maps.shape[2]})")
+            slots[i].imshow(maps[i].numpy(), cmap="viridis")
+            slots[i].set_title(str(i + 1), fontsize=7)
+        fig.suptitle(f"{name}: {k} of {maps.shape[0]} feature maps ({maps.shape[1]}x{maps.shape[2]}), "
+                     f"after the layer's activation", y=1.0, va="bottom")
         out.append((name, _png(fig)))
     return out
+
+
+def _hyperparameters(run: Path) -> str:
+    """The resolved training options, each with where its value came from (recipe, config file, flags)."""
+    cfg_path = run / "config.json"
+    if not cfg_path.exists():
+        return ""
+    cfg = json.loads(cfg_path.read_text())
+    sources_path = run / "config_sources.json"
+    sources = json.loads(sources_path.read_text()) if sources_path.exists() else {}
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td>"
+                   f"<td>{html.escape(sources.get(k, 'not recorded'))}</td></tr>"
+                   for k, v in cfg.items() if k not in ("out", "data_dir"))
+    return ("<h3>Hyper-parameters</h3><table><tr><th>option</th><th>value</th><th>from</th></tr>"
+            f"{rows}</table>")
 
 
 def _summary_table(tm: TrainedModel) -> str:
@@ -247,8 +268,12 @@ section{margin-bottom:2em}h2{border-bottom:1px solid #ddd}.k{color:#666}"""
 
 
 def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str | None = None, data_dir=None,
-                 image_index: int = 0, split: str = "test") -> Path:
-    """Write ``report.html`` (and PNGs in ``report/``) for a run directory; returns the HTML path."""
+                 image_index: int = 0, split: str = "test", image: str | Path | None = None) -> Path:
+    """Write ``report.html`` (and PNGs in ``report/``) for a run directory; returns the HTML path.
+
+    ``image``: a picture file of the user's whose feature maps are shown (converted as ``predict``
+    converts it), in place of test image ``image_index``.
+    """
     run = Path(run)
     tm = load(run)
     name = dataset or tm.meta.get("dataset")
@@ -267,6 +292,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     history = read_history(run)
     if history:
         figures.append(("curves", "learning curves", learning_curves({run.name: history})))
+    measured = any("val_top1_error" in r or "test_top1_error" in r for r in history)
     figures.append(("confusion", "confusion matrix", confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
     if len(wrong):
         figures.append(("misclassified", "misclassified images",
@@ -276,7 +302,16 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     f = filters_figure(tm.model)
     if f is not None:
         figures.append(("filters", "first-layer filters", f))
-    for layer, png in feature_maps(tm, images[image_index]):
+    if image is not None:
+        picture, infos = tm.load_pictures([image])
+        shown, caption = picture[0], Path(image).name
+        about = f"Feature maps are of {html.escape(str(image))}" + (
+            f" ({'; '.join(infos[0]['notes'])})" if infos[0]["notes"] else "") + "."
+    else:
+        shown, caption = images[image_index], f"test image {image_index}"
+        about = (f"Feature maps are of test image {image_index} (class "
+                 f"{html.escape(tm.classes[int(data.labels[image_index])])}); --image FILE shows your own picture.")
+    for layer, png in feature_maps(tm, shown, caption=caption):
         figures.append(("feature-maps", f"feature maps of {layer}", png))
 
     html_path = Path(out) if out else run / "report.html"
@@ -294,7 +329,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
              f"</title><style>{CSS}</style></head><body><h1>cnnkit report: {html.escape(run.name)}</h1>",
              "<section id='summary'><h2>Summary</h2><p>" +
              "<br>".join(f"<span class='k'>{k}:</span> {html.escape(str(v))}" for k, v in facts) + "</p>" +
-             _summary_table(tm) + "</section>"]
+             _summary_table(tm) + _hyperparameters(run) + "</section>"]
     current = None
     for section, title, png in figures:
         if section != current:
@@ -302,14 +337,16 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
                 parts.append("</section>")
             parts.append(f"<section id='{section}'><h2>{html.escape(title.capitalize())}</h2>")
             current = section
+            if section == "curves" and not measured:
+                parts.append("<p class='k'>This run measured only training figures per epoch. Train with "
+                             "<code>--val-split 0.1</code> (a validation curve) or <code>--eval-test-every-epoch"
+                             "</code> (a test curve) to see them beside the training curve.</p>")
         elif section == "feature-maps":
             parts.append(f"<h3>{html.escape(title)}</h3>")
         parts.append(_img(png, title))
     if current is not None:
         parts.append("</section>")
-    if image_index is not None:
-        parts.append(f"<p class='k'>Feature maps are of test image {image_index} "
-                     f"(class {html.escape(tm.classes[int(data.labels[image_index])])}).</p>")
+    parts.append(f"<p class='k'>{about}</p>")
     parts.append("</body></html>")
     html_path.write_text("".join(parts))
     return html_path

@@ -340,9 +340,12 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
         overrides["dataset"] = data.name
     elif dataset is not None:
         overrides["dataset"] = dataset
-    if resume is not None and not Path(resume).is_dir():
-        raise CnnkitError(f"no run directory {resume} to resume" + ("" if not Path(resume).exists() else
-                          " (it is a file)") + "; give the folder a run was written to (its --out)")
+    if resume is not None and Path(resume).exists() and not Path(resume).is_dir():
+        raise CnnkitError(f"--resume {resume}: that is a file, not a run directory")
+    if resume is not None and not Path(resume).exists() and model is None and "model" not in overrides \
+            and config is None:
+        raise CnnkitError(f"no run directory {resume} to resume; give the folder a run was written to (its --out), "
+                          f"or the model and options to start it there")
     sources: dict[str, str] = {}
     if resume is not None and (Path(resume) / "config.json").exists():
         cfg = _resume_config(Path(resume), model, overrides)
