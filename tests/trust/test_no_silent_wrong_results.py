@@ -23,6 +23,27 @@ def cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "cnnkit", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+class _Done:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def inproc(*args):
+    """The same command through cnnkit.cli.main in this process (no Python start-up per call)."""
+    import contextlib
+    import io
+
+    from cnnkit.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # --help
+            code = exc.code
+    return _Done(code, out.getvalue(), err.getvalue())
+
+
 def one_line_error(r):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and r.stderr.startswith("cnnkit: error: "), r.stderr
@@ -165,7 +186,7 @@ def test_4_train_on_arrays_as_the_readme_shows(tmp_path, mnist):
 ])
 def test_5_input_forms_are_pinned(tmp_path, content, expect):
     (tmp_path / "s.yaml").write_text(content)
-    assert expect in one_line_error(cli("summary", str(tmp_path / "s.yaml")))
+    assert expect in one_line_error(inproc("summary", str(tmp_path / "s.yaml")))
 
 
 def test_8_binary_and_deeply_nested_spec_files_are_one_line_errors(tmp_path):
@@ -174,20 +195,20 @@ def test_8_binary_and_deeply_nested_spec_files_are_one_line_errors(tmp_path):
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
     (tmp_path / "deeplayers.yaml").write_text("input: [1, 8, 8]\nlayers: " + "[" * 900 + "]" * 900 + "\n")
     for name in ("bin", "latin", "deep", "deeplayers"):
-        one_line_error(cli("summary", str(tmp_path / f"{name}.yaml")))
+        one_line_error(inproc("summary", str(tmp_path / f"{name}.yaml")))
 
 
 # ------------------------------------------------------------------ 6: one network, one recipe, said aloud
 def test_6_spec_file_round_trip_and_recipe_provenance(tmp_path):
-    r = cli("spec", "lenet5", "--out", str(tmp_path / "lenet.yaml"))
+    r = inproc("spec", "lenet5", "--out", str(tmp_path / "lenet.yaml"))
     assert r.returncode == 0, r.stderr
-    a = json.loads(cli("summary", str(tmp_path / "lenet.yaml"), "--json").stdout)
-    b = json.loads(cli("summary", "lenet5", "--json").stdout)
+    a = json.loads(inproc("summary", str(tmp_path / "lenet.yaml"), "--json").stdout)
+    b = json.loads(inproc("summary", "lenet5", "--json").stdout)
     assert a["totals"] == b["totals"] and a["layers"] == b["layers"]
     assert cnnkit.resolve_spec(str(tmp_path / "lenet.yaml")).layers == cnnkit.resolve_spec("lenet5").layers
 
     def shown(*args):
-        out = cli("train", *args, "--dataset", "mnist", "--show-config").stdout
+        out = inproc("train", *args, "--dataset", "mnist", "--show-config").stdout
         return {line.split()[0]: line.split(None, 2)[1:] for line in out.splitlines()}
 
     by_name, by_file = shown("lenet5"), shown(str(tmp_path / "lenet.yaml"))
@@ -234,7 +255,7 @@ def test_9_every_train_flag_has_help_with_its_default():
 
     from cnnkit.train.config import TrainConfig
 
-    text = " ".join(cli("train", "--help").stdout.split())
+    text = " ".join(inproc("train", "--help").stdout.split())
     for f in fields(TrainConfig):
         if f.name != "model":
             flag = "--" + f.name.replace("_", "-")
@@ -245,7 +266,7 @@ def test_9_every_train_flag_has_help_with_its_default():
 
 # ------------------------------------------------------------------ 10: the smaller ones
 def test_10_resume_of_a_missing_directory_says_so():
-    assert "no run directory runs/missing" in one_line_error(cli("train", "--resume", "runs/missing"))
+    assert "no run directory runs/missing" in one_line_error(inproc("train", "--resume", "runs/missing"))
 
 
 def test_10_flip_tta_on_digits_warns_and_matrix_has_headers_and_json_is_whole(mnist_run):
