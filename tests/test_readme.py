@@ -15,7 +15,6 @@ import re
 import shlex
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -63,7 +62,7 @@ def commands(lines):
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory, data_root, mnist):
     d = tmp_path_factory.mktemp("readme")
-    x, y = mnist["test"].images[:2, 0].numpy(), mnist["test"].labels[:2].tolist()
+    x = mnist["test"].images[:2, 0].numpy()
     Image.fromarray(255 - x[0]).resize((150, 150)).save(d / "digit.png")  # a black-on-white 7
     Image.fromarray(x[1]).convert("RGB").resize((200, 160)).save(d / "photo.jpg")
     (d / "run.yaml").write_text("epochs: 1\nbatch_size: 64\n")
