@@ -37,6 +37,16 @@ def test_every_section_and_image_decodes(report):
     assert "http://" not in text and "https://" not in text  # self-contained
 
 
+def test_report_shows_the_resolved_recipe_and_a_picture_of_the_users(report, tmp_path, mnist):
+    run, path = report
+    text = path.read_text()
+    assert "Hyper-parameters" in text and "lenet5&#x27;s recipe" in text  # where each value came from
+    assert "measured only training figures" not in text  # this run has a validation curve
+    Image.fromarray(255 - mnist["test"].images[0, 0].numpy()).resize((90, 90)).save(tmp_path / "mine.png")
+    own = write_report(run, tmp_path / "own.html", image=tmp_path / "mine.png").read_text()
+    assert "Feature maps are of " in own and "mine.png" in own and "inverted" in own
+
+
 def test_compare_overlays_runs(report, tmp_path):
     run, _ = report
     png, table = compare([run, run], tmp_path / "cmp.png")

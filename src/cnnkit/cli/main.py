@@ -489,7 +489,9 @@ SUBCOMMANDS = {
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None):
-    print(f"cnnkit: warning: {message}", file=sys.stderr)
+    from tqdm import tqdm
+
+    tqdm.write(f"cnnkit: warning: {message}", file=sys.stderr)  # on its own line, even below a progress bar
 
 
 def make_parser() -> argparse.ArgumentParser:
