@@ -140,7 +140,16 @@ def _run_train(args: argparse.Namespace) -> int:
         for key, value in cfg.to_dict().items():
             print(f"{key:<{width}}  {value!s:<24}  {sources[key]}")
         return 0
-    train(args.model, config=args.config, recipe=args.recipe, resume=args.resume, quiet=args.quiet, **options)
+    result = train(args.model, config=args.config, recipe=args.recipe, resume=args.resume, quiet=args.quiet,
+                   **options)
+    if args.quiet:  # quiet hides progress, never the result that was asked for
+        from cnnkit.train.run import result_line
+
+        classes = result.summary.get("num_classes", 10)
+        if "members" in result.summary:
+            print(f"ensemble: test error {100 * result.summary['test_top1_error']:.2f}%")
+        else:
+            print(result_line(result.summary, classes))
     return 0
 
 

@@ -494,14 +494,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
                                     held.images[sample_indices(len(held), 5_000, cfg.seed)], len(data.classes))
             familiarity.save_stats(out, stats)
         save_json(out / "summary.json", summary)
-    if world.main and summary.get("test_n"):  # the result is printed even with quiet: it is what was asked for
-        top5 = f", top-5 {100 * summary['test_top5_error']:.2f}%" if len(data.classes) > 5 else ""
-        print(f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
-              f"{summary['test_n']:,}){top5}, {summary['train_seconds']:.1f}s of training; saved to {out}",
-              flush=True)
-    elif world.main:
-        print(f"{summary['train_seconds']:.1f}s of training; saved to {out} (no test split: "
-              f"'cnnkit evaluate {out} --dataset NAME' measures it on another)", flush=True)
+    if world.main and not quiet:
+        print(result_line(summary, len(data.classes)), flush=True)
     return RunResult(out, summary, state.history)
 
 
@@ -578,14 +572,25 @@ def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunR
                "test_top1_error": result["ensemble"]["top1_error"], "test_top5_error": result["ensemble"]["top5_error"],
                "test_errors": result["ensemble"]["errors"], "test_n": result["ensemble"]["n"], "run": str(out)}
     save_json(out / "summary.json", summary)
-    # the result, even with quiet
-    print(f"ensemble of {cfg.ensemble}: test error {100 * summary['test_top1_error']:.2f}% "
-          f"(members' mean {100 * summary['mean_member_top1_error']:.2f}%)", flush=True)
+    if not quiet:
+        print(f"ensemble of {cfg.ensemble}: test error {100 * summary['test_top1_error']:.2f}% "
+              f"(members' mean {100 * summary['mean_member_top1_error']:.2f}%)", flush=True)
     return RunResult(out, summary, history)
 
 
+def result_line(summary: dict, classes: int) -> str:
+    """The line that ends a training run: its test error, or where to measure one."""
+    out = summary["run"]
+    if summary.get("test_n"):
+        top5 = f", top-5 {100 * summary['test_top5_error']:.2f}%" if classes > 5 else ""
+        return (f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
+                f"{summary['test_n']:,}){top5}, {summary['train_seconds']:.1f}s of training; saved to {out}")
+    return (f"{summary['train_seconds']:.1f}s of training; saved to {out} (no test split: "
+            f"'cnnkit evaluate {out} --dataset NAME' measures one)")
+
+
 def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: PreparedData) -> dict:
-    summary = {"model": run.spec.name, "dataset": data.name, "epochs": state.epoch,
+    summary = {"model": run.spec.name, "dataset": data.name, "num_classes": len(data.classes), "epochs": state.epoch,
                "train_seconds": round(sum(r["seconds"] for r in state.history), 3),
                "params": sum(p.numel() for p in run.trainer.model.parameters()),
                "best_val_top1_error": state.best_val_error, "run": str(run.path)}
