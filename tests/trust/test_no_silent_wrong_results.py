@@ -291,3 +291,18 @@ def test_10_compare_reach_reports_epoch_and_seconds(mnist_run, tmp_path):
     (row,) = json.loads(r.stdout)
     assert row["reach"]["epoch"] == 1 and row["reach"]["seconds"] > 0
     assert Path(tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_9_every_flag_of_every_command_has_help_and_says_its_default():
+    import argparse
+
+    from cnnkit.cli.main import make_parser
+
+    sub = next(a for a in make_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.option_strings or action.dest)
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                assert "default" in action.help, (name, action.option_strings)

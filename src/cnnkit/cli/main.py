@@ -115,8 +115,10 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         default = "" if f.default is MISSING else f.default
         shown = "none" if default in ("", None) else default
-        help_ = f"{f.metadata['help']} (default: {str(shown).lower() if isinstance(shown, bool) else shown}"
-        help_ += ", or the model's recipe)" if f.name not in ("dataset", "out", "data_dir") else ")"
+        help_ = f.metadata["help"]
+        if "(default" not in help_:
+            help_ += f" (default: {str(shown).lower() if isinstance(shown, bool) else shown}"
+            help_ += ")" if f.name == "data_dir" else ", or the model's recipe)"
         kw = {"default": argparse.SUPPRESS, "dest": f.name, "help": help_.replace("%", "%%")}
         if kind.startswith("bool"):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
@@ -272,7 +274,7 @@ def _run_data(args: argparse.Namespace) -> int:
 def _configure_ensemble(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories (a directory of member-* runs counts as its members)")
     p.add_argument("--dataset", help="dataset (default: the one the runs were trained on)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="split to score (default: test)")
     p.add_argument("--data-dir", help="folder holding the datasets")
     p.add_argument("--tta", help="test-time augmentation for every member, e.g. flip")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -380,9 +382,10 @@ def _configure_features(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="dataset whose images to pass through the network")
     p.add_argument("--layer", help="layer whose activations to keep (default: the penultimate)")
     p.add_argument("--out", required=True, help="output .npz (train_features, train_labels, test_*, classes)")
-    p.add_argument("--data-dir")
-    p.add_argument("--limit-train", type=int, default=0)
-    p.add_argument("--limit-test", type=int, default=0)
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--limit-train", type=int, default=0, help="a fixed random sample of N training images "
+                                                                 "(default: 0, all)")
+    p.add_argument("--limit-test", type=int, default=0, help="a fixed random sample of N test images (default: 0, all)")
 
 
 def _run_features(args: argparse.Namespace) -> int:
@@ -404,13 +407,15 @@ def _run_features(args: argparse.Namespace) -> int:
 
 def _configure_transfer(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="trained run directory (or imported weights)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--classifier", choices=("svm", "logreg"), default="svm")
+    p.add_argument("--dataset", required=True, help="dataset to classify with the network's features")
+    p.add_argument("--classifier", choices=("svm", "logreg"), default="svm",
+                   help="linear SVM or softmax (logistic regression) on the features (default: svm)")
     p.add_argument("--layer", help="layer whose activations are the features (default: the penultimate)")
-    p.add_argument("--data-dir")
-    p.add_argument("--limit-train", type=int, default=0)
-    p.add_argument("--limit-test", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--limit-train", type=int, default=0, help="a fixed random sample of N training images "
+                                                                 "(default: 0, all)")
+    p.add_argument("--limit-test", type=int, default=0, help="a fixed random sample of N test images (default: 0, all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _run_transfer(args: argparse.Namespace) -> int:
@@ -431,19 +436,19 @@ def _configure_finetune(p: argparse.ArgumentParser) -> None:
     from cnnkit.transfer.finetune import DEFAULT_STAGES
 
     p.add_argument("run", help="pretrained run directory (or imported weights)")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help="the new dataset to fine-tune on")
     p.add_argument("--stages", default=DEFAULT_STAGES,
                    help=f"comma list of WHAT:EPOCHS:LR, WHAT = head, topN or all (default {DEFAULT_STAGES})")
-    p.add_argument("--out", help="run directory to write")
-    p.add_argument("--data-dir")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--augment")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--limit-train", type=int)
-    p.add_argument("--limit-test", type=int)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--out", help="run directory to write (default: runs/RUN-finetuned-DATASET)")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--batch-size", type=int, help="images per step (default: 128)")
+    p.add_argument("--augment", help="comma list of augmentations, e.g. translate,flip (default: none)")
+    p.add_argument("--seed", type=int, help="random seed (default: 0)")
+    p.add_argument("--limit-train", type=int, help="a fixed random sample of N training images (default: all)")
+    p.add_argument("--limit-test", type=int, help="a fixed random sample of N test images (default: all)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device (default: auto, a GPU when there is one)")
     p.add_argument("--strict", action="store_true", help="refuse unreadable images instead of skipping them")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:

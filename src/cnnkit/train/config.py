@@ -38,7 +38,7 @@ class TrainConfig:
     model: str = _opt("", "zoo model or spec file")
     dataset: str = _opt("", "data set: mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder:PATH")
     data_dir: str | None = _opt(None, "folder holding the data sets (also $CNNKIT_DATA, ~/.cache/cnnkit)")
-    out: str | None = _opt(None, "run directory to write (default runs/MODEL-DATASET)")
+    out: str | None = _opt(None, "run directory to write (default: runs/MODEL-DATASET)")
     epochs: int = _opt(10, "passes over the training set")
     batch_size: int = _opt(128, "images per training step")
     eval_batch_size: int = _opt(1000, "images per step when evaluating")
