@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from cnnkit.errors import GeometryError, SpecError
 from cnnkit.inspect.geometry import output_size, rounding_of
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.spec.schema import ELEMENTWISE
+from cnnkit.spec.schema import ELEMENTWISE, FLAT, SPATIAL
 
 
 @dataclass(frozen=True)
@@ -307,10 +307,6 @@ for _t in ELEMENTWISE:
     RULES.setdefault(_t, _elementwise)
 
 
-#: Layers that need a spatial (C, H, W) input; after fc/flatten/rbf the data is a flat vector.
-SPATIAL = frozenset({"conv", "locally_connected", "tiled_conv", "maxpool", "avgpool", "subsample", "lrn",
-                     "inception", "residual"})
-FLAT = frozenset({"fc", "flatten", "rbf"})
 
 
 def _run(layers, flow: Flow, where: str) -> tuple[list[LayerStats], Flow]:

@@ -15,10 +15,9 @@ from torch import nn
 
 from cnnkit.errors import SpecError
 from cnnkit.inspect import block_input_shapes, summarize
-from cnnkit.inspect.summary import FLAT
 from cnnkit.layers import modules as M
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.spec.schema import ACTIVATIONS
+from cnnkit.spec.schema import ACTIVATIONS, FLAT, MONOTONE
 
 Shape = tuple[int, int, int]
 
@@ -110,8 +109,6 @@ def _batchnorm(layer: LayerSpec, shape: Shape, flat: bool = False) -> nn.Module:
     return cls(shape[0], eps=layer["eps"], momentum=layer["momentum"])
 
 
-#: Activations that never decrease: max(f(a), f(b)) == f(max(a, b)), so they commute with max pooling.
-MONOTONE = frozenset({"relu", "leaky_relu", "elu", "tanh", "scaled_tanh", "sigmoid", "identity"})
 
 
 def build_sequence(layers, shape: Shape, flat: bool = False) -> M.Chain:
@@ -178,7 +175,10 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "lrn": lambda layer, shape: nn.LocalResponseNorm(layer["size"], layer["alpha"], layer["beta"], layer["k"]),
     "inception": _inception,
     "residual": _residual,
+    "batchnorm": _batchnorm,
 }
+#: factories that also need to know whether the incoming tensor is already flat (N, features)
+FLAT_AWARE = frozenset({"batchnorm"})
 
 
 def build_layer(layer: LayerSpec, shape: Shape, flat: bool = False) -> nn.Module:
@@ -187,12 +187,10 @@ def build_layer(layer: LayerSpec, shape: Shape, flat: bool = False) -> nn.Module
     ``flat`` says the incoming tensor is already (N, features): batch norm then
     needs its 1-d flavour.
     """
-    if layer.type == "batchnorm":
-        return _batchnorm(layer, shape, flat)
     if layer.type in ACTIVATION_FACTORIES:
         return ACTIVATION_FACTORIES[layer.type](layer)
     try:
         factory = FACTORIES[layer.type]
     except KeyError:
         raise SpecError(f"no builder for layer type {layer.type!r}") from None
-    return factory(layer, shape)
+    return factory(layer, shape, flat) if layer.type in FLAT_AWARE else factory(layer, shape)

@@ -19,10 +19,10 @@ from torch import nn
 
 from cnnkit.errors import CnnkitError
 from cnnkit.inspect import block_input_shapes, summarize
-from cnnkit.inspect.summary import FLAT
 from cnnkit.layers import modules as M
 from cnnkit.layers.build import _sequence, build_layer
 from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.spec.schema import FLAT, OUTPUT_TYPES
 
 #: Refuse to allocate beyond this: 4 GiB of float32 weights, far above VGG-E's 144M.
 MAX_PARAMS = 1 << 30
@@ -148,9 +148,10 @@ class CNN(nn.Module):
 
 def _output_index(spec: ModelSpec) -> int:
     for i in range(len(spec.layers) - 1, -1, -1):
-        if spec.layers[i].type in ("fc", "rbf", "conv"):
+        if spec.layers[i].type in OUTPUT_TYPES:
             return i
-    raise CnnkitError(f"model {spec.name!r} has no output layer (fc, rbf or conv) whose classes could be changed")
+    raise CnnkitError(f"model {spec.name!r} has no output layer ({', '.join(sorted(OUTPUT_TYPES))}) whose classes "
+                      f"could be changed")
 
 
 def with_num_classes(spec: ModelSpec, num_classes: int) -> ModelSpec:

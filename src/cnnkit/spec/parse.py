@@ -18,6 +18,7 @@ from cnnkit.errors import SpecError
 from cnnkit.spec.schema import (
     ACTIVATIONS,
     LAYER_TYPES,
+    NAME_PREFIX,
     Field,
     FieldError,
     canonical_type,
@@ -175,8 +176,6 @@ def _is_fc_shorthand(item: Any) -> bool:
 
 
 # ---------------------------------------------------------------- long form
-_DEFAULT_PREFIX = {"maxpool": "pool", "avgpool": "pool", "subsample": "pool", "lrn": "norm",
-                   "batchnorm": "bn", "locally_connected": "local", "tiled_conv": "tiled"}
 
 
 def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
@@ -198,7 +197,7 @@ def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
         if layer.name in names:
             raise SpecError(f"{where} ({layer.type}): duplicate layer name {layer.name!r}; names must be unique")
         if not layer.name:
-            base = _DEFAULT_PREFIX.get(layer.type, layer.type)
+            base = NAME_PREFIX[layer.type]
             counters[base] = counters.get(base, 0) + 1
             candidate = f"{base}{counters[base]}"
             while candidate in names:

@@ -147,22 +147,41 @@ def shortcut_ref(value: Any) -> Any:
     return value
 
 
-#: Activation layers.  Their names are also what ``activation:`` accepts.
-ACTIVATIONS: dict[str, dict[str, Field]] = {
-    "relu": {},
-    "leaky_relu": {"slope": Field(pos_float, 0.01, doc="negative slope")},
-    "elu": {"alpha": Field(pos_float, 1.0)},
-    "tanh": {},
-    "gelu": {},
-    "scaled_tanh": {  # LeCun 1998: f(a) = A tanh(S a)
-        "amplitude": Field(pos_float, 1.7159),
-        "slope": Field(pos_float, 2.0 / 3.0),
-    },
-    "sigmoid": {},
-    "maxout": {"pieces": Field(pos_int, 2, doc="units pooled by each max")},
-    "identity": {},
-    "softmax": {},
-}
+@dataclass(frozen=True)
+class LayerType:
+    """Everything the spec level knows about one layer type, declared once.
+
+    ``role`` places the type in the flow of a network: ``spatial`` layers need
+    (C, H, W) maps, ``flat`` ones flatten them (fc, rbf), ``elementwise`` ones
+    transform values in place (no neurons, no fan-in), ``activation`` ones too
+    and may also be named in another layer's ``activation:``, ``block`` ones
+    hold nested layers, ``shape`` ones reshape without computing.  The other
+    sets of types (elementwise, spatial, flat, monotone, output, aliases,
+    default name prefixes) are derived from these rows.  The exact arithmetic
+    of a type lives in :mod:`cnnkit.inspect` (``@rule``) and its module in
+    :mod:`cnnkit.layers.build` (``FACTORIES``), keyed by the same name and
+    checked against this table by a test that names any type missing a part:
+    the spec level stays free of torch, as the inspector must.
+    """
+
+    name: str
+    fields: dict[str, Field]
+    role: str
+    aliases: tuple[str, ...] = ()
+    monotone: bool = False  # never decreasing: commutes with max pooling
+    output: bool = False  # can be a network's output layer (resized by num_classes)
+    prefix: str = ""  # default name prefix (pool1, norm1, ...); the type name when empty
+    in_place: bool | None = None  # no neurons of its own, no fan-in; default: elementwise and activation roles
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"layer type {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+        if self.in_place is None:
+            object.__setattr__(self, "in_place", self.role in ("elementwise", "activation"))
+
+
+ROLES = ("spatial", "flat", "elementwise", "activation", "block", "shape")
 
 _CONV_COMMON = {
     "filters": Field(pos_int, required=True, doc="K, the number of filters"),
@@ -184,79 +203,71 @@ _POOL = {
     "floor": Field(boolean, False, doc="round a non-integer output size down"),
 }
 
-LAYER_TYPES: dict[str, dict[str, Field]] = {
-    "conv": {
-        **_CONV_COMMON,
-        "groups": Field(pos_int, 1, doc="split channels into groups (AlexNet's 2 GPUs)"),
-        "table": Field(table, None, doc="partial connection table (LeNet-5 C3)"),
-    },
-    "locally_connected": dict(_CONV_COMMON),
-    "tiled_conv": {**_CONV_COMMON, "tile": Field(pos_int, 2, doc="weights repeat every k positions")},
-    "maxpool": dict(_POOL),
-    "avgpool": dict(_POOL),
-    "subsample": {  # LeNet 1998 S-layers: a*sum(window)+b per map
-        "size": Field(size2, (2, 2)),
-        "stride": Field(size2, None),
-        "activation": Field(activation_ref, None),
-        "floor": Field(boolean, False),
-    },
-    "fc": {
-        "units": Field(pos_int, required=True),
-        "bias": Field(boolean, True),
-        "activation": Field(activation_ref, None),
-        "batchnorm": Field(batchnorm_flag, False),
-    },
-    "rbf": {  # LeNet 1998 output: Euclidean RBF units with fixed centres
-        "units": Field(pos_int, required=True),
-        "seed": Field(nonneg_int, 0, doc="seed of the fixed +-1 centres"),
-    },
-    "flatten": {},
-    "dropout": {"p": Field(probability, 0.5)},
-    "scale": {"factor": Field(number, required=True, doc="multiply every value by this (airbench: 1/9 on the logits)")},
-    "batchnorm": {"eps": Field(pos_float, 1e-5), "momentum": Field(probability, 0.1)},
-    "lrn": {
-        "size": Field(pos_int, 5, doc="n, adjacent maps summed over"),
-        "alpha": Field(pos_float, 1e-4),
-        "beta": Field(pos_float, 0.75),
-        "k": Field(number, 2.0),
-    },
-    "inception": {"branches": Field(nested_layers, required=True, doc="list of layer lists")},
-    "residual": {
-        "body": Field(nested_layers, required=True),
-        "shortcut": Field(shortcut_ref, "identity", doc="identity, pad, or a list of layers"),
-        "activation": Field(activation_ref, "relu"),
-    },
-    **ACTIVATIONS,
-}
+TYPES: dict[str, LayerType] = {t.name: t for t in (
+    # ---- activations (also what ``activation:`` accepts)
+    LayerType("relu", {}, "activation", monotone=True),
+    LayerType("leaky_relu", {"slope": Field(pos_float, 0.01, doc="negative slope")}, "activation",
+              aliases=("leakyrelu", "leaky-relu"), monotone=True),
+    LayerType("elu", {"alpha": Field(pos_float, 1.0)}, "activation", monotone=True),
+    LayerType("tanh", {}, "activation", monotone=True),
+    LayerType("gelu", {}, "activation"),
+    LayerType("scaled_tanh", {"amplitude": Field(pos_float, 1.7159), "slope": Field(pos_float, 2.0 / 3.0)},
+              "activation", monotone=True, doc="LeCun 1998: f(a) = A tanh(S a)"),
+    LayerType("sigmoid", {}, "activation", monotone=True),
+    LayerType("maxout", {"pieces": Field(pos_int, 2, doc="units pooled by each max")}, "activation",
+              in_place=False, doc="creates neurons: its output has 1/pieces of the channels"),
+    LayerType("identity", {}, "activation", aliases=("none",), monotone=True),
+    LayerType("softmax", {}, "activation", aliases=("soft-max",)),
+    # ---- layers with weights
+    LayerType("conv", {**_CONV_COMMON,
+                       "groups": Field(pos_int, 1, doc="split channels into groups (AlexNet's 2 GPUs)"),
+                       "table": Field(table, None, doc="partial connection table (LeNet-5 C3)")},
+              "spatial", aliases=("convolution", "conv2d"), output=True),
+    LayerType("locally_connected", dict(_CONV_COMMON), "spatial", aliases=("local", "locally-connected"),
+              prefix="local"),
+    LayerType("tiled_conv", {**_CONV_COMMON, "tile": Field(pos_int, 2, doc="weights repeat every k positions")},
+              "spatial", aliases=("tiled",), prefix="tiled"),
+    LayerType("maxpool", dict(_POOL), "spatial", aliases=("max_pool", "maxpooling", "pool"), prefix="pool"),
+    LayerType("avgpool", dict(_POOL), "spatial", aliases=("avg_pool", "average_pool"), prefix="pool"),
+    LayerType("subsample", {"size": Field(size2, (2, 2)), "stride": Field(size2, None),
+                            "activation": Field(activation_ref, None), "floor": Field(boolean, False)},
+              "spatial", prefix="pool", doc="LeNet 1998 S-layers: a*sum(window)+b per map"),
+    LayerType("fc", {"units": Field(pos_int, required=True), "bias": Field(boolean, True),
+                     "activation": Field(activation_ref, None), "batchnorm": Field(batchnorm_flag, False)},
+              "flat", aliases=("dense", "linear", "fully_connected"), output=True),
+    LayerType("rbf", {"units": Field(pos_int, required=True),
+                      "seed": Field(nonneg_int, 0, doc="seed of the fixed +-1 centres")},
+              "flat", aliases=("gaussian",), output=True, doc="LeNet 1998 output: Euclidean RBF units"),
+    # ---- in place
+    LayerType("flatten", {}, "flat", in_place=True),
+    LayerType("dropout", {"p": Field(probability, 0.5)}, "elementwise"),
+    LayerType("scale", {"factor": Field(number, required=True,
+                                        doc="multiply every value by this (airbench: 1/9 on the logits)")},
+              "elementwise"),
+    LayerType("batchnorm", {"eps": Field(pos_float, 1e-5), "momentum": Field(probability, 0.1)}, "elementwise",
+              aliases=("bn", "batch_norm"), prefix="bn"),
+    LayerType("lrn", {"size": Field(pos_int, 5, doc="n, adjacent maps summed over"), "alpha": Field(pos_float, 1e-4),
+                      "beta": Field(pos_float, 0.75), "k": Field(number, 2.0)},
+              "spatial", aliases=("norm", "local_response_norm"), prefix="norm", in_place=True),
+    # ---- blocks
+    LayerType("inception", {"branches": Field(nested_layers, required=True, doc="list of layer lists")}, "block"),
+    LayerType("residual", {"body": Field(nested_layers, required=True),
+                           "shortcut": Field(shortcut_ref, "identity", doc="identity, pad, or a list of layers"),
+                           "activation": Field(activation_ref, "relu")}, "block"),
+)}
 
-#: Other spellings users reach for, mapped to the canonical type.
-TYPE_ALIASES = {
-    "convolution": "conv",
-    "conv2d": "conv",
-    "max_pool": "maxpool",
-    "maxpooling": "maxpool",
-    "pool": "maxpool",
-    "avg_pool": "avgpool",
-    "average_pool": "avgpool",
-    "dense": "fc",
-    "linear": "fc",
-    "fully_connected": "fc",
-    "norm": "lrn",
-    "local_response_norm": "lrn",
-    "bn": "batchnorm",
-    "batch_norm": "batchnorm",
-    "local": "locally_connected",
-    "locally-connected": "locally_connected",
-    "tiled": "tiled_conv",
-    "leakyrelu": "leaky_relu",
-    "leaky-relu": "leaky_relu",
-    "soft-max": "softmax",
-    "gaussian": "rbf",
-    "none": "identity",
-}
-
+#: derived views of the table above
+LAYER_TYPES: dict[str, dict[str, Field]] = {n: t.fields for n, t in TYPES.items()}
+ACTIVATIONS: dict[str, dict[str, Field]] = {n: t.fields for n, t in TYPES.items() if t.role == "activation"}
+TYPE_ALIASES: dict[str, str] = {a: t.name for t in TYPES.values() for a in t.aliases}
 #: Layers that only transform values in place: no neurons of their own, no fan-in.
-ELEMENTWISE = frozenset(set(ACTIVATIONS) - {"maxout"} | {"dropout", "batchnorm", "lrn", "flatten", "scale"})
+ELEMENTWISE = frozenset(n for n, t in TYPES.items() if t.in_place)
+#: Layers that need a spatial (C, H, W) input; after a flat layer the data is a vector.
+SPATIAL = frozenset(n for n, t in TYPES.items() if t.role in ("spatial", "block"))
+FLAT = frozenset(n for n, t in TYPES.items() if t.role == "flat")
+MONOTONE = frozenset(n for n, t in TYPES.items() if t.monotone)
+OUTPUT_TYPES = frozenset(n for n, t in TYPES.items() if t.output)
+NAME_PREFIX = {n: t.prefix or n for n, t in TYPES.items()}
 
 
 def canonical_type(name: Any, where: str) -> str:

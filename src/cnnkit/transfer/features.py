@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from cnnkit.errors import CnnkitError
+from cnnkit.spec.schema import OUTPUT_TYPES
 from cnnkit.train.artifacts import TrainedModel
 
 
@@ -17,7 +18,7 @@ def default_layer(tm: TrainedModel) -> str:
     """The penultimate layer: the last one before the output layer, skipping dropout and softmax."""
     kinds = {layer.name: layer.type for layer in tm.model.spec.layers}
     names = feature_layer_names(tm)
-    out = max(i for i, n in enumerate(names) if kinds.get(n) in ("fc", "rbf", "conv"))
+    out = max(i for i, n in enumerate(names) if kinds.get(n) in OUTPUT_TYPES)
     for n in reversed(names[:out]):
         if kinds.get(n) not in ("dropout", "softmax", "flatten"):
             return n
