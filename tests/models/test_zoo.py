@@ -136,3 +136,13 @@ def test_duplicate_registration_raises():
 def test_unknown_model_suggests():
     with pytest.raises(cnnkit.CnnkitError, match="did you mean 'lenet5'"):
         cnnkit.build("lenet6")
+
+
+@pytest.mark.parametrize("name", cnnkit.list_models())
+def test_every_zoo_entry_carries_a_valid_recipe(name):
+    from cnnkit.train.config import TrainConfig, merge, validate
+
+    entry = cnnkit.get_entry(name)
+    assert entry.recipe, f"zoo model {name!r} names no recipe in its registration"
+    assert entry.recipe.get("dataset"), f"zoo model {name!r}'s recipe names no dataset"
+    validate(merge(TrainConfig(model=name), dict(entry.recipe), f"{name}'s recipe"))  # known keys, valid values

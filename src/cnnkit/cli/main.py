@@ -465,10 +465,10 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 
 def _configure_import(p: argparse.ArgumentParser) -> None:
-    from cnnkit.transfer.weights import SUPPORTED
+    from cnnkit.transfer.weights import supported
 
     p.add_argument("file", help="a torchvision-format state dict (.pth, read with weights_only=True) or .safetensors")
-    p.add_argument("--model", required=True, help=f"zoo model the weights are for ({', '.join(SUPPORTED)})")
+    p.add_argument("--model", required=True, help=f"zoo model the weights are for ({', '.join(supported())})")
     p.add_argument("--out", required=True, help="run directory to write")
 
 

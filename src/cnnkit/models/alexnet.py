@@ -5,6 +5,7 @@ grouping (AlexNet's two GPUs), the order of pooling and response
 normalisation, and the rounding the published net relies on.
 """
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 SOURCE_ALEXNET = "Krizhevsky, Sutskever, Hinton 2012 (NIPS)"
@@ -55,27 +56,28 @@ def alexnet_family(cfg: dict) -> dict:
 
 
 @register_model("alexnet", description="AlexNet as trained on 2 GPUs: grouped conv2/4/5, LRN, overlapping pooling",
-                source=SOURCE_ALEXNET, published={"params": 60_965_224})
+                source=SOURCE_ALEXNET, published={"params": 60_965_224}, recipe=R.ALEXNET)
 def alexnet() -> dict:
     return alexnet_family(CFGS["alexnet"])
 
 
 @register_model("caffenet", description="CaffeNet, the 1-GPU Caffe variant of AlexNet (pool before norm)",
-                source="Jia et al. 2014, Caffe bvlc_reference_caffenet", published={"params": 60_965_224})
+                source="Jia et al. 2014, Caffe bvlc_reference_caffenet", published={"params": 60_965_224},
+                recipe=R.ALEXNET)
 def caffenet() -> dict:
     return alexnet_family(CFGS["caffenet"])
 
 
 @register_model("zfnet", description="ZFNet: 7x7 stride-2 conv1, stride-2 conv2, dense conv3-5",
                 source="Zeiler & Fergus 2013, 'Visualizing and Understanding Convolutional Networks', Fig. 3",
-                published={"params": 62_357_608})
+                published={"params": 62_357_608}, recipe=R.ALEXNET)
 def zfnet() -> dict:
     return alexnet_family(CFGS["zfnet"])
 
 
 @register_model("alexnet-owt", description="AlexNet as torchvision builds it: 64-192-384-256-256, no LRN, no groups",
                 source="Krizhevsky 2014, 'One weird trick for parallelizing CNNs'; torchvision alexnet",
-                published={"params": 61_100_840})
+                published={"params": 61_100_840}, recipe=R.ALEXNET, torchvision="sequential")
 def alexnet_owt() -> dict:
     # 224 input with pad 2 gives (224 - 11 + 4) / 4 + 1 = 55.25: the port rounds down, as torchvision does
     conv = lambda name, k, f, **kw: {"type": "conv", "name": name, "filters": k, "size": f, "pad": f // 2,  # noqa: E731

@@ -1,5 +1,6 @@
 """The 3-conv CIFAR-10 network of the lecture notes (Lazzerini, ANN part III, example 1)."""
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -7,7 +8,8 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 @register_model("cifar10-net", description="3 x (conv5x5 pad 2 + maxpool 2) then fc10, for 32x32 RGB",
                 source="Lazzerini, 'Artificial Neural Networks part III', CIFAR-10 example",
-                published={"params": 22_466, "neurons": 31_562, "connections": 3_942_784}, dataset="cifar10")
+                published={"params": 22_466, "neurons": 31_562, "connections": 3_942_784}, dataset="cifar10",
+                recipe=R.SMALL_CIFAR)
 def cifar10_net() -> dict:
     layers = []
     for filters in (16, 20, 20):
@@ -23,7 +25,8 @@ SPEED_WIDTHS = (64, 256, 256)
 
 @register_model("cifar-speed", description="a small fast CIFAR-10 net in airbench's spirit: 3 conv groups with "
                 "batch norm, max pooling and GELU, global max pool, linear head scaled by 1/9",
-                source="Jordan 2024, 'airbench' (CIFAR-10 94% in seconds), simplified", dataset="cifar10")
+                source="Jordan 2024, 'airbench' (CIFAR-10 94% in seconds), simplified", dataset="cifar10",
+                recipe=R.CIFAR_SPEED)
 def cifar_speed() -> dict:
     def conv(k):
         return {"type": "conv", "filters": k, "size": 3, "pad": 1, "bias": False, "batchnorm": True,

@@ -6,6 +6,7 @@ port so its pretrained weights load (pytorch/vision#906).  Matching it keeps
 our parameter count equal to torchvision's and its weights importable.
 """
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 #: name: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)  - Szegedy et al. 2014, Table 1
@@ -44,7 +45,8 @@ def _pool(name: str, size: int = 3) -> dict:
 
 @register_model("googlenet", description="GoogLeNet / Inception v1 without auxiliary classifiers",
                 source="Szegedy et al. 2014, 'Going Deeper with Convolutions'; torchvision googlenet",
-                published={"params": 6_624_904}, aliases=("inception-v1",))
+                published={"params": 6_624_904}, aliases=("inception-v1",),
+                recipe=R.IMAGENET_RESNET, torchvision="googlenet")
 def googlenet() -> dict:
     blocks = [inception(n, *c) for n, c in INCEPTIONS.items()]
     return {"input": [3, 224, 224], "layers": [

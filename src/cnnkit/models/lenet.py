@@ -1,5 +1,6 @@
 """LeNet family: the hands-on MLP, LeNet-5 as the slides code it, and LeCun et al. 1998."""
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -7,7 +8,7 @@ MNIST_CLASSES = [str(d) for d in range(10)]
 
 @register_model("mlp", description="784-500-50-10 multilayer perceptron of the hands-on slides",
                 source="Dürr, 'Convolutional Neural Nets II, Hands On' (demo MLP)",
-                published={"params": 418_060}, dataset="mnist")
+                published={"params": 418_060}, dataset="mnist", recipe=R.MLP)
 def mlp() -> dict:
     return {"input": [1, 28, 28], "classes": MNIST_CLASSES,
             "layers": ["FC-500", "FC-50", "FC-10", "softmax"]}
@@ -15,7 +16,7 @@ def mlp() -> dict:
 
 @register_model("lenet5", description="LeNet-5 as in the slides' PyTorch code: ReLU, max pooling, 28x28 with pad 2",
                 source="LeCun et al. 1998, as coded in the lecture's PyTorch LeNet5 class",
-                published={"params": 61_706}, dataset="mnist")
+                published={"params": 61_706}, dataset="mnist", recipe=R.DIGITS)
 def lenet5() -> dict:
     return {"input": [1, 28, 28], "classes": MNIST_CLASSES, "layers": [
         {"type": "conv", "name": "conv1", "filters": 6, "size": 5, "pad": 2, "activation": "relu"},
@@ -40,7 +41,7 @@ C3_TABLE = [
 
 @register_model("lenet5-1998", description="LeNet-5 as published: scaled tanh, trainable subsampling, "
                 "C3 connection table, RBF output", source="LeCun, Bottou, Bengio, Haffner 1998, Fig. 2 and Table I",
-                published={"params": 60_000}, dataset="mnist")
+                published={"params": 60_000}, dataset="mnist", recipe=R.LENET_1998)
 def lenet5_1998() -> dict:
     sq = "scaled_tanh"
     return {"input": [1, 32, 32], "classes": MNIST_CLASSES, "layers": [

@@ -2,7 +2,7 @@
 
 A zoo entry is a function returning spec *data* (a literal table turned into
 layers), decorated with its metadata: source, published figures, default
-dataset and normalisation.  Registering a name twice raises; every listing
+dataset, training recipe and the naming scheme of torchvision's weights.  Registering a name twice raises; every listing
 (``list_models``, ``cnnkit models``) reads from here.
 """
 
@@ -28,6 +28,8 @@ class ModelEntry:
     published: Mapping[str, int] = field(default_factory=dict)  # figures the spec must reproduce
     aliases: tuple[str, ...] = ()
     dataset: str = "imagenet"  # what the architecture was designed for
+    recipe: Mapping[str, Any] = field(default_factory=dict)  # training defaults (cnnkit.models.recipes)
+    torchvision: str | None = None  # naming scheme of torchvision's weights for it: sequential, resnet, googlenet
 
     def spec(self, input_shape: Any = None) -> ModelSpec:
         data = dict(self.make_spec())
@@ -42,14 +44,16 @@ _ALIASES: dict[str, str] = {}
 
 
 def register_model(name: str, *, description: str, source: str, published: Mapping[str, int] | None = None,
-                   aliases: tuple[str, ...] = (), dataset: str = "imagenet"):
+                   aliases: tuple[str, ...] = (), dataset: str = "imagenet", recipe: Mapping[str, Any] | None = None,
+                   torchvision: str | None = None):
     """Decorator: add a spec-returning function to the zoo under ``name``."""
 
     def deco(fn: Callable[[], dict]) -> Callable[[], dict]:
         for key in (name, *aliases):
             if key in _REGISTRY or key in _ALIASES:
                 raise ValueError(f"model name {key!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name, fn, description, source, dict(published or {}), tuple(aliases), dataset)
+        _REGISTRY[name] = ModelEntry(name, fn, description, source, dict(published or {}), tuple(aliases), dataset,
+                                     dict(recipe or {}), torchvision)
         for alias in aliases:
             _ALIASES[alias] = name
         return fn

@@ -5,6 +5,7 @@ projection shortcuts where the shape changes; CIFAR nets (Sec. 4.2) use a 3x3
 stem, widths 16/32/64 and parameter-free zero-padding shortcuts (option A).
 """
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 SOURCE = "He, Zhang, Ren, Sun 2016, 'Deep Residual Learning for Image Recognition'"
@@ -58,7 +59,9 @@ def _register(name, size, stem, widths, blocks, shortcut, classes, params) -> No
 
     @register_model(name, description=f"ResNet-{depth} for {where} ({'-'.join(map(str, blocks))} basic blocks)",
                     source=SOURCE, published={"params": params},
-                    dataset="imagenet" if stem == "imagenet" else "cifar10")
+                    dataset="imagenet" if stem == "imagenet" else "cifar10",
+                    recipe=R.IMAGENET_RESNET if stem == "imagenet" else R.CIFAR_RESNET,
+                    torchvision="resnet" if stem == "imagenet" else None)
     def make() -> dict:
         spec = resnet(size, stem, widths, blocks, shortcut, classes)
         if stem == "cifar":

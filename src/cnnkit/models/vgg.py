@@ -1,5 +1,6 @@
 """VGG A-E: the six columns of Simonyan & Zisserman's Table 1, cell for cell."""
 
+from cnnkit.models import recipes as R
 from cnnkit.models.registry import register_model
 
 _B1 = ["conv3-64", "conv3-64"]
@@ -34,7 +35,8 @@ def _register(column: str, aliases: tuple[str, ...], params: int) -> None:
     depth = sum(1 for cell in CFGS[column] if cell.startswith("conv")) + 3
 
     @register_model(f"vgg-{column}", description=f"VGG configuration {column.upper()} ({depth} weight layers)",
-                    source=SOURCE, published={"params": params}, aliases=aliases)
+                    source=SOURCE, published={"params": params}, aliases=aliases, recipe=R.VGG,
+                    torchvision="sequential" if column in ("a", "b", "d", "e") else None)
     def make() -> dict:
         return {"input": [3, 224, 224], "layers": [*CFGS[column], *HEAD]}
 

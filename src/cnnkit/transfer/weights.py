@@ -20,7 +20,13 @@ from cnnkit.layers import CNN
 #: torchvision's ImageNet normalisation, which its pretrained weights expect
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SUPPORTED = ("alexnet-owt", "vgg-a", "vgg-b", "vgg-d", "vgg-e", "googlenet", "resnet18", "resnet34")
+
+def supported() -> list[str]:
+    """Zoo models whose registration names a torchvision weight layout."""
+    from cnnkit.models import get_entry, list_models
+
+    return [n for n in list_models() if get_entry(n).torchvision]
+
 SKIP_PREFIXES = ("aux1.", "aux2.")
 
 
@@ -111,11 +117,15 @@ def map_state_dict(model: CNN, foreign: dict[str, torch.Tensor]) -> dict[str, to
 
 
 def _map_state_dict(model: CNN, foreign: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from cnnkit.models import get_entry
+    from cnnkit.models.registry import is_registered
+
     foreign = {k: v for k, v in foreign.items() if not k.startswith(SKIP_PREFIXES)}
     name = model.spec.name
-    if name.startswith("resnet"):
+    scheme = get_entry(name).torchvision if is_registered(name) else None
+    if scheme == "resnet":
         rename = {k: _resnet_name(k) for k in foreign}
-    elif name.startswith("googlenet") or name.startswith("inception"):
+    elif scheme == "googlenet":
         rename = {k: _googlenet_name(k) for k in foreign}
     else:
         rename = _sequential_names(model, foreign)
