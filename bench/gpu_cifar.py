@@ -68,7 +68,7 @@ def run_airbench(runs: int) -> list[dict]:
 
 def run_cnnkit(runs: int, dataset: str, target: float, device: str, **overrides) -> list[dict]:
     from cnnkit.evaluate.tta import predict_proba
-    from cnnkit.train.artifacts import load
+    from cnnkit.rundir.artifacts import load
     from cnnkit.train.config import resolve_config
 
     test = load_dataset(dataset)["test"]

@@ -204,7 +204,7 @@ class CNNFeatures(TransformerMixin, BaseEstimator):
         self.layer = layer
 
     def fit(self, X=None, y=None):
-        from cnnkit.train.artifacts import load
+        from cnnkit.rundir.artifacts import load
 
         if self.run is None:
             raise ValueError("CNNFeatures needs run= (a trained run directory or weights file)")

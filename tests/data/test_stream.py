@@ -6,7 +6,7 @@ from PIL import Image
 import cnnkit
 from cnnkit.data import load_dataset
 from cnnkit.data.stream import StreamingData
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 
 
 def make_digits_tree(root, mnist, per_class=30, broken=False):

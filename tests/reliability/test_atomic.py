@@ -6,7 +6,7 @@ import os
 import pytest
 
 from cnnkit.errors import CnnkitError
-from cnnkit.train import checkpoint
+from cnnkit.rundir import files as checkpoint
 
 
 def test_disk_full_keeps_previous_file(tmp_path, monkeypatch):

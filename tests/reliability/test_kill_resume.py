@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 
 ARGS = ["lenet5", "--dataset", "mnist", "--limit-train", "1200", "--limit-test", "200", "--epochs", "3",
         "--batch-size", "40", "--augment", "translate", "--quiet", "--threads", "1", "--device", "cpu"]

@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 
 ARGS = ["lenet5", "--dataset", "mnist", "--limit-train", "2000", "--limit-test", "500", "--epochs", "2",
         "--batch-size", "100", "--augment", "", "--quiet", "--lr", "0.02", "--schedule", "constant",

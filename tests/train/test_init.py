@@ -8,7 +8,7 @@ from torch import nn
 
 import cnnkit
 from cnnkit.errors import CnnkitError
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 from cnnkit.train.optim import initialize, whiten_stem
 
 

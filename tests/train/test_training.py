@@ -7,7 +7,7 @@ import torch
 
 import cnnkit
 from cnnkit.errors import CnnkitError
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 from cnnkit.train.config import TrainConfig, merge, resolve_config
 from cnnkit.train.loop import Callback
 

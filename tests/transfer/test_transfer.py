@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 import cnnkit
 from cnnkit.errors import CnnkitError
-from cnnkit.train.artifacts import read_weights
+from cnnkit.rundir.artifacts import read_weights
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.optim import make_optimizer
 from cnnkit.transfer import freeze_except, import_weights, map_state_dict, parse_stages, transfer_classify

@@ -363,17 +363,15 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _load_for_transfer(run: str, dataset: str, data_dir, limit_train: int, limit_test: int):
-    from cnnkit.data import load_dataset
-    from cnnkit.train.artifacts import load
+    from cnnkit.data.tensors import sample_indices
+    from cnnkit.rundir import load, load_split
 
     tm = load(run)
-    ds = load_dataset(dataset, data_dir, input_shape=tm.input_shape)
-    splits = {}
+    ds, images, labels = load_split(tm, dataset, "train", data_dir)
+    splits = {"train": (images, labels), "test": (tm.prepare(ds["test"].images), ds["test"].labels)}
     for name, limit in (("train", limit_train), ("test", limit_test)):
-        from cnnkit.data.tensors import sample_indices
-
-        d = ds[name].subset(sample_indices(len(ds[name]), limit))
-        splits[name] = (tm.prepare(d.images), d.labels)
+        pick = sample_indices(len(splits[name][1]), limit)
+        splits[name] = (splits[name][0][pick], splits[name][1][pick])
     return tm, ds, splits
 
 

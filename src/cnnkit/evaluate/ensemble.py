@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data import load_dataset
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import topk_errors
 from cnnkit.evaluate.tta import predict_proba
-from cnnkit.train.artifacts import load
+from cnnkit.rundir import load, load_split
 
 
 def expand_runs(runs) -> list[Path]:
@@ -39,14 +38,14 @@ def ensemble(runs, dataset: str | None = None, split: str = "test", data_dir=Non
     for m, p in zip(members, paths):
         key = tuple(m.input_shape)
         if key not in loaded:
-            loaded[key] = load_dataset(name, data_dir, input_shape=m.input_shape)[split]
-        data = loaded[key]
-        probs = predict_proba(m.model, m.normalizer, m.prepare(data.images), tta)
-        errs = topk_errors(probs, data.labels)
-        n = len(data)
+            loaded[key] = load_split(m, name, split, data_dir)[1:]
+        images, labels = loaded[key]
+        probs = predict_proba(m.model, m.normalizer, images, tta)
+        errs = topk_errors(probs, labels)
+        n = len(labels)
         rows.append({"run": str(p), "top1_error": errs[1] / n, "top5_error": errs[5] / n})
         total = probs if total is None else total + probs
-    labels = next(iter(loaded.values())).labels
+    labels = next(iter(loaded.values()))[1]
     errs = topk_errors(total / len(members), labels)
     n = len(labels)
     return {"members": rows, "mean_member_top1_error": sum(r["top1_error"] for r in rows) / len(rows),

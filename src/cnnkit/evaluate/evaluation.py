@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data import load_dataset
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits, topk_errors
 from cnnkit.evaluate.tta import predict_proba
-from cnnkit.train.artifacts import TrainedModel, load
+from cnnkit.rundir import TrainedModel, load, load_split
 
 
 def _trained(run) -> TrainedModel:
@@ -22,20 +21,14 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     errors with the softmax averaged over the transformed copies.
     """
     tm = _trained(run).to(device)
-    name = dataset or tm.meta.get("dataset")
-    if not name:
-        from cnnkit.errors import CnnkitError
-
-        raise CnnkitError("the run does not record its dataset: pass --dataset")
-    ds = load_dataset(name, data_dir, input_shape=tm.input_shape)
-    data = ds[split]
+    ds, images, labels = load_split(tm, dataset, split, data_dir)
     if len(ds.classes) != len(tm.classes):
         from cnnkit.errors import CnnkitError
 
-        raise CnnkitError(f"{name} has {len(ds.classes)} classes but the model was trained on {len(tm.classes)}")
-    images = tm.prepare(data.images).to(device)
+        raise CnnkitError(f"{ds.name} has {len(ds.classes)} classes but the model was trained on {len(tm.classes)}")
+    images = images.to(device)
     logits = predict_logits(tm.model, tm.normalizer, images, batch_size, compile=compile)
-    metrics = classification_metrics(logits, data.labels, tm.classes)
+    metrics = classification_metrics(logits, labels, tm.classes)
     metrics.update({"dataset": ds.name, "split": split, "run": str(tm.path)})
     if tta:
         warning = ds.flip_warning(f"--tta {tta}") if "flip" in tta else None
@@ -44,8 +37,8 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
 
             warnings.warn(warning, stacklevel=2)
         probs = predict_proba(tm.model, tm.normalizer, images, tta, batch_size)
-        errs = topk_errors(probs, data.labels)
-        metrics["tta"] = {"transforms": tta, "top1_error": errs[1] / len(data), "top5_error": errs[5] / len(data),
+        errs = topk_errors(probs, labels)
+        metrics["tta"] = {"transforms": tta, "top1_error": errs[1] / len(labels), "top5_error": errs[5] / len(labels),
                           "errors": errs[1], "warning": warning}
     return metrics
 

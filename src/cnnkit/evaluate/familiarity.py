@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from cnnkit.train.checkpoint import write_atomic
+from cnnkit.rundir.files import write_atomic
 
 FILE = "familiarity.safetensors"
 QUANTILE = 0.99

@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.data import load_dataset
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics
 from cnnkit.evaluate.tta import predict_proba
 from cnnkit.inspect import summarize
-from cnnkit.train.artifacts import TrainedModel, load
+from cnnkit.rundir import TrainedModel, load, load_split
 
 SECTIONS = ("summary", "curves", "confusion", "misclassified", "per-class", "filters", "feature-maps")
 
@@ -276,17 +275,14 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     """
     run = Path(run)
     tm = load(run)
-    name = dataset or tm.meta.get("dataset")
-    if not name:
-        raise CnnkitError("the run does not record its dataset: pass --dataset")
-    data = load_dataset(name, data_dir, input_shape=tm.input_shape)[split]
-    images = tm.prepare(data.images)
+    ds, images, labels = load_split(tm, dataset, split, data_dir)
+    name = ds.name
     if not 0 <= image_index < len(images):
         raise CnnkitError(f"--image-index must be in 0..{len(images) - 1}, got {image_index}")
     probs = predict_proba(tm.model, tm.normalizer, images)
-    m = classification_metrics(probs, data.labels, tm.classes)
+    m = classification_metrics(probs, labels, tm.classes)
     conf, pred = probs.max(1)
-    wrong = (pred != data.labels).nonzero().flatten()
+    wrong = (pred != labels).nonzero().flatten()
     wrong = wrong[conf[wrong].argsort(descending=True)]
     figures: list[tuple[str, str, bytes]] = []  # (section, title, png)
     history = read_history(run)
@@ -296,7 +292,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     figures.append(("confusion", "confusion matrix", confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
     if len(wrong):
         figures.append(("misclassified", "misclassified images",
-                        gallery(images[wrong], data.labels[wrong].tolist(), pred[wrong].tolist(),
+                        gallery(images[wrong], labels[wrong].tolist(), pred[wrong].tolist(),
                                 conf[wrong].tolist(), tm.classes)))
     figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
     f = filters_figure(tm.model)
@@ -310,7 +306,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     else:
         shown, caption = images[image_index], f"test image {image_index}"
         about = (f"Feature maps are of test image {image_index} (class "
-                 f"{html.escape(tm.classes[int(data.labels[image_index])])}); --image FILE shows your own picture.")
+                 f"{html.escape(tm.classes[int(labels[image_index])])}); --image FILE shows your own picture.")
     for layer, png in feature_maps(tm, shown, caption=caption):
         figures.append(("feature-maps", f"feature maps of {layer}", png))
 

@@ -1,6 +1,6 @@
 """Training: config, loop and callbacks, optimizers, schedules, checkpoints, runs."""
 
-from cnnkit.train.artifacts import TrainedModel, load
+from cnnkit.rundir import TrainedModel, load
 from cnnkit.train.config import TrainConfig, resolve_config
 from cnnkit.train.loop import Callback, FitState, Trainer
 from cnnkit.train.run import RunResult, train

@@ -233,6 +233,6 @@ def describe_sources(cfg: TrainConfig, sources: dict[str, str], skip=("model", "
 
 
 def save_json_atomic(path: Path, data: Any) -> None:
-    from cnnkit.train.checkpoint import write_atomic
+    from cnnkit.rundir.files import write_atomic
 
     write_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())

@@ -31,10 +31,10 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
 from cnnkit.layers import build_from_spec, native, with_num_classes
 from cnnkit.models import resolve_spec
+from cnnkit.rundir.artifacts import model_tensors, read_weights, save_weights, versions
+from cnnkit.rundir.files import optimizer_from_files, optimizer_to_files, save_json, write_atomic
 from cnnkit.spec import spec_to_data
 from cnnkit.train import distributed
-from cnnkit.train.artifacts import model_tensors, read_weights, save_weights, versions
-from cnnkit.train.checkpoint import optimizer_from_files, optimizer_to_files, save_json, write_atomic
 from cnnkit.train.config import TrainConfig, describe_sources, resolve_with_sources, validate
 from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
@@ -633,7 +633,7 @@ def recipe_hint(model: str, sources: dict[str, str]) -> str | None:
 
 
 def _resume_config(path: Path, model: Any, overrides: dict) -> TrainConfig:
-    from cnnkit.train.checkpoint import load_json
+    from cnnkit.rundir.files import load_json
     from cnnkit.train.config import merge
 
     if not (path / "config.json").exists():

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from cnnkit.errors import CnnkitError
+from cnnkit.rundir.artifacts import TrainedModel
 from cnnkit.spec.schema import OUTPUT_TYPES
-from cnnkit.train.artifacts import TrainedModel
 
 
 def feature_layer_names(tm: TrainedModel) -> list[str]:

@@ -18,9 +18,9 @@ from pathlib import Path
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
 from cnnkit.layers import CNN
+from cnnkit.rundir.artifacts import load, model_tensors, save_weights, versions
+from cnnkit.rundir.files import save_json, write_atomic
 from cnnkit.spec import spec_to_data
-from cnnkit.train.artifacts import load, model_tensors, save_weights, versions
-from cnnkit.train.checkpoint import save_json, write_atomic
 from cnnkit.train.config import TrainConfig, validate
 from cnnkit.train.loop import FitState
 

@@ -152,9 +152,9 @@ def import_weights(file: str | Path, model: str, out: str | Path) -> Path:
     from cnnkit import build
     from cnnkit.data.preprocess import Normalizer
     from cnnkit.models import get_entry
+    from cnnkit.rundir.artifacts import model_tensors, save_weights, versions
+    from cnnkit.rundir.files import save_json
     from cnnkit.spec import spec_to_data
-    from cnnkit.train.artifacts import model_tensors, save_weights, versions
-    from cnnkit.train.checkpoint import save_json
 
     entry = get_entry(model)
     net = build(entry.name)

@@ -22,8 +22,8 @@ from cnnkit.data.preprocess import Normalizer
 from cnnkit.data.tensors import fit_to_input
 from cnnkit.errors import CnnkitError
 from cnnkit.layers import CNN, build_from_spec
+from cnnkit.rundir.files import save_json, write_atomic
 from cnnkit.spec import parse_spec
-from cnnkit.train.checkpoint import save_json, write_atomic
 
 FORMAT = "cnnkit-weights/1"
 
@@ -132,7 +132,7 @@ class TrainedModel:
 
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        from cnnkit.evaluate.metrics import predict_logits
+        from cnnkit.layers.inference import predict_logits
 
         return torch.softmax(predict_logits(self.model, self.normalizer, images, batch_size), dim=1)
 
@@ -166,3 +166,20 @@ def load(path: str | Path, which: str = "model") -> TrainedModel:
     classes = meta.get("classes") or [str(i) for i in range(model.num_classes)]
     model.eval()
     return TrainedModel(model, normalizer, list(classes), meta, file)
+
+
+def load_split(tm: TrainedModel, dataset: str | None = None, split: str = "test", data_dir=None):
+    """(Dataset, the split's images fitted to the model's input, labels) for a trained run.
+
+    The data set is the one the run was trained on unless ``dataset`` names
+    another with the same number of classes.  The one place that reads a run's
+    data back, for evaluate, reports, ensembles and transfer alike.
+    """
+    from cnnkit.data import load_dataset
+
+    name = dataset or tm.meta.get("dataset")
+    if not name:
+        raise CnnkitError("the run does not record its dataset: pass --dataset")
+    ds = load_dataset(name, data_dir, input_shape=tm.input_shape)
+    data = ds[split]
+    return ds, tm.prepare(data.images), data.labels
