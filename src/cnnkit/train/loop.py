@@ -51,6 +51,8 @@ class Callback:
     def on_epoch_end(self, state: FitState, row: dict) -> None: ...
     def on_message(self, text: str) -> None: ...
     def on_fit_end(self, state: FitState) -> None: ...
+    def bind(self, trainer: Trainer) -> None:
+        """Called once by the trainer that holds this callback, at its construction."""
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Trainer:
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling
     stop_requested: bool = False  # set by a signal handler; honoured between steps
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
+
+    def __post_init__(self) -> None:
+        for cb in self.callbacks:
+            cb.bind(self)
 
     def notify(self, hook: str, *args) -> None:
         for cb in self.callbacks:

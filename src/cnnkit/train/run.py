@@ -123,42 +123,41 @@ class RunWriter(Callback):
     """Writes checkpoint, best weights and metrics after every epoch, each atomically."""
 
     def __init__(self, run: RunContext):
-        self.run = run
+        self.run, self.trainer = run, None
+
+    def bind(self, trainer) -> None:
+        self.trainer = trainer
 
     def on_epoch_end(self, state, row):
-        self.run.save_checkpoint(state)
+        self.run.save_checkpoint(self.trainer, state)
         if row.get("best"):
-            self.run.save_model("best", state)
+            self.run.save_model(self.trainer, "best", state)
         self.run.write_metrics(state.history)
 
 
 # ------------------------------------------------------------------ the run
 @dataclass
 class RunContext:
-    """The pieces of one run and the directory they are written to."""
+    """What one run writes and where: the trainer whose state it saves is passed to each call."""
 
     path: Path
     cfg: TrainConfig
-    spec: Any
-    trainer: Trainer
     classes: list[str]
     dataset: str
     source_shape: tuple[int, int, int]
     appearance: dict  # {"background": "dark"|"light"|None, "digits": bool}: how predict converts pictures
 
-    def meta(self, state: FitState) -> dict:
-        return {"spec": spec_to_data(self.trainer.model.spec), "classes": self.classes, "dataset": self.dataset,
+    def meta(self, t: Trainer, state: FitState) -> dict:
+        return {"spec": spec_to_data(t.model.spec), "classes": self.classes, "dataset": self.dataset,
                 **self.appearance,
-                "normalizer": self.trainer.normalizer.describe(), "source_shape": list(self.source_shape),
-                "fit": fit_method(self.source_shape, self.trainer.model.input_shape), "epoch": state.epoch,
+                "normalizer": t.normalizer.describe(), "source_shape": list(self.source_shape),
+                "fit": fit_method(self.source_shape, t.model.input_shape), "epoch": state.epoch,
                 "versions": versions()}
 
-    def save_model(self, which: str, state: FitState) -> None:
-        save_weights(self.path / f"{which}.safetensors",
-                     model_tensors(self.trainer.model, self.trainer.normalizer), self.meta(state))
+    def save_model(self, t: Trainer, which: str, state: FitState) -> None:
+        save_weights(self.path / f"{which}.safetensors", model_tensors(t.model, t.normalizer), self.meta(t, state))
 
-    def save_checkpoint(self, state: FitState) -> None:
-        t = self.trainer
+    def save_checkpoint(self, t: Trainer, state: FitState) -> None:
         tensors = model_tensors(t.model, t.normalizer)
         opt_tensors, opt_plain = optimizer_to_files(t.optimizer)
         tensors.update(opt_tensors)
@@ -168,7 +167,7 @@ class RunContext:
         tensors["rng.aug"] = t.aug_gen.get_state()
         if torch.cuda.is_available() and t.aug_gen.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        meta = self.meta(state)
+        meta = self.meta(t, state)
         part = {k: v for k, v in partial.items() if k != "data_gen"} if partial else None
         meta.update({"checkpoint": {"epoch": state.epoch, "step": state.step, "history": state.history,
                                     "partial": part,
@@ -176,10 +175,9 @@ class RunContext:
                                     "schedule": t.schedule.state_dict(), "config": self.cfg.to_dict()}})
         save_weights(self.path / "checkpoint.safetensors", tensors, meta, sidecar=False)
 
-    def restore(self, state: FitState, write: bool = True) -> None:
+    def restore(self, t: Trainer, state: FitState, write: bool = True) -> None:
         tensors, meta = read_weights(self.path / "checkpoint.safetensors")
         ck = meta["checkpoint"]
-        t = self.trainer
         t.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         t.normalizer.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("normalizer.")})
         optimizer_from_files(t.optimizer, tensors, ck["optimizer"])
@@ -428,23 +426,16 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     parse_tta(cfg.tta)
     data = prepare_data(cfg, spec.input, given)
     spec = with_num_classes(spec, len(data.classes))
-    cbs: list[Callback] = [] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)]
-    trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []))
+    run = RunContext(out, cfg, data.classes, data.name, data.source_shape, data.appearance)
+    cbs: list[Callback] = ([RunWriter(run)] if world.main else []) + \
+        ([] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)])
+    trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []), world=world)
     train_d = data.train.to(device)
     val_d = data.val.to(device) if data.val is not None else None
     test_d = data.test.to(device) if data.test is not None else None
-    run = RunContext(out, cfg, spec, trainer, data.classes, data.name, data.source_shape, data.appearance)
-    if world.size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        trainer.rank, trainer.world = world.rank, world.size
-        trainer.parallel_model = DistributedDataParallel(
-            trainer.model, device_ids=[device.index] if device.type == "cuda" else None)
-    if world.main:
-        trainer.callbacks.insert(0, RunWriter(run))
     state = FitState()
     if (out / "checkpoint.safetensors").exists():
-        run.restore(state, write=world.main)
+        run.restore(trainer, state, write=world.main)
     elif world.main:
         save_json(out / "config.json", cfg.to_dict())
         save_json(out / "spec.json", spec_to_data(spec))
@@ -470,7 +461,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
             trainer.fit(train_d, val_d, test_d, state)
     except KeyboardInterrupt:
         if state.partial is not None:
-            run.save_checkpoint(state)  # the epoch so far, resumable exactly
+            run.save_checkpoint(trainer, state)  # the epoch so far, resumable exactly
         if not quiet and (out / "checkpoint.safetensors").exists():
             print(f"\ninterrupted after {state.epoch} complete epoch(s); continue with: "
                   f"cnnkit train --resume {out}", file=sys.stderr, flush=True)
@@ -480,11 +471,11 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
             raise CnnkitError(f"out of memory with batch size {cfg.batch_size}; try a smaller --batch-size "
                               f"(the last checkpoint in {out} is intact)") from None
         raise
-    summary = _summarize(run, state, test_d, data)
+    summary = _summarize(run, trainer, state, test_d, data)
     if world.main:
-        run.save_model("model", state)
+        run.save_model(trainer, "model", state)
         if val_d is None:
-            run.save_model("best", state)
+            run.save_model(trainer, "best", state)
         held = val_d if val_d is not None else test_d
         if held is not None and not isinstance(train_d, StreamingData) and len(train_d) >= 2 * len(data.classes):
             from cnnkit.evaluate import familiarity
@@ -501,11 +492,13 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
 
 def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, device: torch.device,
                  callbacks: list[Callback] | None = None, model: torch.nn.Module | None = None,
-                 normalizer: Normalizer | None = None) -> Trainer:
-    """All the parts of a fit, from a config: seeded model, normaliser, augmenter, optimizer, schedule.
+                 normalizer: Normalizer | None = None, world: distributed.World | None = None) -> Trainer:
+    """All the parts of a fit, from a config, built in one place and handed to the trainer whole.
 
-    ``model`` / ``normalizer`` may be given (fine-tuning a trained network); only
-    parameters that require gradients are optimised.
+    Seeded model, normaliser, augmenter, optimizer, schedule, mixed precision,
+    the compiled step and the data-parallel wrapper (under torchrun).
+    ``model`` / ``normalizer`` may be given (fine-tuning a trained network);
+    only parameters that require gradients are optimised.
     """
     torch.manual_seed(cfg.seed)
     fresh = model is None
@@ -527,23 +520,31 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
     steps = -(-len(train) // cfg.batch_size)
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    trainer = Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
-                      data_gen, aug_gen, list(callbacks or []))
-    if device.type == "cpu":  # build the CPU kernels now (once per machine), not inside the first timed epoch
-        if native.needs_build():
-            trainer.notify("on_message", "compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
-        native.library()
     amp = cfg.amp if cfg.amp != "auto" else ("bf16" if device.type == "cuda" else "off")
     if amp == "fp16" and device.type != "cuda":
         raise CnnkitError("--amp fp16 needs a GPU; use --amp bf16 (or off) on a CPU")
-    trainer.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    if amp == "fp16":
-        trainer.scaler = torch.amp.GradScaler("cuda")
-    if cfg.compile:
-        from cnnkit.evaluate.metrics import compiled_for_inference
+    parallel = None
+    if world is not None and world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
 
-        trainer.step_model = compiled_for_inference(model)  # same weights; falls back to eager if it cannot
-    return trainer
+        parallel = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    step_model = None
+    if cfg.compile:
+        from cnnkit.layers.inference import compiled_for_inference
+
+        step_model = compiled_for_inference(model)  # same weights; falls back to eager if it cannot
+    callbacks = list(callbacks or [])
+    if device.type == "cpu":  # build the CPU kernels now (once per machine), not inside the first timed epoch
+        if native.needs_build():
+            for cb in callbacks:
+                cb.on_message("compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
+        native.library()
+    return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
+                   data_gen, aug_gen, callbacks,
+                   rank=world.rank if world is not None else 0, world=world.size if world is not None else 1,
+                   parallel_model=parallel, step_model=step_model,
+                   amp_dtype={"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp],
+                   scaler=torch.amp.GradScaler("cuda") if amp == "fp16" else None)
 
 
 def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
@@ -589,15 +590,17 @@ def result_line(summary: dict, classes: int) -> str:
             f"'cnnkit evaluate {out} --dataset NAME' measures one)")
 
 
-def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: PreparedData) -> dict:
-    summary = {"model": run.spec.name, "dataset": data.name, "num_classes": len(data.classes), "epochs": state.epoch,
+def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageData | None,
+               data: PreparedData) -> dict:
+    summary = {"model": trainer.model.spec.name, "dataset": data.name, "num_classes": len(data.classes),
+               "epochs": state.epoch,
                "train_seconds": round(sum(r["seconds"] for r in state.history), 3),
-               "params": sum(p.numel() for p in run.trainer.model.parameters()),
+               "params": sum(p.numel() for p in trainer.model.parameters()),
                "best_val_top1_error": state.best_val_error, "run": str(run.path)}
     if state.history:
         summary["final_train_loss"] = state.history[-1]["train_loss"]
     if test is not None:
-        logits = predict_logits(run.trainer.model, run.trainer.normalizer, test.images, run.cfg.eval_batch_size)
+        logits = predict_logits(trainer.model, trainer.normalizer, test.images, run.cfg.eval_batch_size)
         m = classification_metrics(logits, test.labels, data.classes)
         summary.update({"test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
                         "test_errors": m["errors"], "test_n": m["n"]})
@@ -605,7 +608,7 @@ def _summarize(run: RunContext, state: FitState, test: ImageData | None, data: P
             from cnnkit.evaluate.metrics import topk_errors
             from cnnkit.evaluate.tta import predict_proba
 
-            probs = predict_proba(run.trainer.model, run.trainer.normalizer, test.images, run.cfg.tta,
+            probs = predict_proba(trainer.model, trainer.normalizer, test.images, run.cfg.tta,
                                   run.cfg.eval_batch_size)
             errs = topk_errors(probs, test.labels)
             summary.update({"tta": run.cfg.tta, "test_top1_error_tta": errs[1] / len(test),
