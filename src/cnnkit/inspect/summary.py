@@ -17,17 +17,25 @@ touches torch.  Definitions follow the lecture notes:
   pooling and element-wise layers.
 * **receptive_field** = side of the input patch one output neuron sees,
   ``r_out = r_in + (F - 1) * jump_in`` with ``jump_out = jump_in * S``.
+  Decoders divide the jump: a transposed convolution (stride S, filter F)
+  reads at most ceil(F / S) inputs per axis, ``r_out = r_in + (ceil(F/S) - 1)
+  * jump_in``, ``jump_out = jump_in / S`` (a fraction, kept exact; the
+  reported field is rounded up); nearest upsampling keeps r, bilinear adds
+  one jump.  A transposed convolution's connections and MACs count the
+  products that land inside its output (padding crops the others).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from cnnkit.errors import GeometryError, SpecError
 from cnnkit.inspect.geometry import output_size, rounding_of
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.spec.schema import ELEMENTWISE, FLAT, SPATIAL
+from cnnkit.spec.schema import ELEMENTWISE, FLAT, RESHAPE, SPATIAL
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,8 @@ def rule(*types: str):
 
 
 def _rf(flow: Flow) -> int | tuple[int, int]:
-    return flow.rf_h if flow.rf_h == flow.rf_w else (flow.rf_h, flow.rf_w)
+    h, w = math.ceil(flow.rf_h), math.ceil(flow.rf_w)  # exact fractions after decoders, whole pixels shown
+    return h if h == w else (h, w)
 
 
 def _window(flow: Flow, size, stride, pad, rounding: str, where: str) -> Flow:
@@ -277,6 +286,71 @@ def _fc(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     return stats, out
 
 
+def _taps_inside(n_in: int, f: int, s: int, p: int, n_out: int) -> int:
+    """How many (input position, filter tap) pairs of a transposed convolution land inside its output."""
+    return sum(max(0, min(f, n_out + p - i * s) - max(0, p - i * s)) for i in range(n_in))
+
+
+@rule("conv_transpose")
+def _conv_transpose(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    a = layer.args
+    where = _where(layer, where)
+    k, groups = a["filters"], a["groups"]
+    (fh, fw), (sh, sw), (ph, pw), (oh, ow) = a["size"], a["stride"], a["pad"], a["output_padding"]
+    if flow.c % groups or k % groups:
+        raise SpecError(f"{where}: groups={groups} must divide both the {flow.c} input channels and the {k} filters")
+    if oh >= sh or ow >= sw:
+        raise SpecError(f"{where}: output_padding {a['output_padding']} must be smaller than the stride "
+                        f"{a['stride']}")
+    h = (flow.h - 1) * sh - 2 * ph + fh + oh
+    w = (flow.w - 1) * sw - 2 * pw + fw + ow
+    if h < 1 or w < 1:
+        raise SpecError(f"{where}: output ({flow.h}−1)·{sh} − 2·{ph} + {fh} + {oh} = {h} is not a positive size; "
+                        f"use less padding")
+    per_pair = flow.c // groups * k  # products per (input position, tap) pair, summed over channels
+    links = _taps_inside(flow.h, fh, sh, ph, h) * _taps_inside(flow.w, fw, sw, pw, w) * per_pair
+    out = Flow(k, h, w, flow.rf_h + (math.ceil(fh / sh) - 1) * flow.jump_h,
+               flow.rf_w + (math.ceil(fw / sw) - 1) * flow.jump_w,
+               Fraction(flow.jump_h) / sh, Fraction(flow.jump_w) / sw)
+    desc = _describe_window("conv transpose", a) + f", {k} filters"
+    if (oh, ow) != (0, 0):
+        desc += f", output padding {oh if oh == ow else a['output_padding']}"
+    stats = LayerStats(layer.name, layer.type, out.shape, weights=flow.c * (k // groups) * fh * fw,
+                       biases=k if a["bias"] else 0, neurons=out.size, connections=links, macs=links,
+                       description=desc + (f", groups {groups}" if groups > 1 else ""))
+    _batchnorm(layer, stats, k)
+    stats, out = _apply_activation(layer, stats, out, where)
+    stats.receptive_field = _rf(out)
+    return stats, out
+
+
+@rule("upsample")
+def _upsample(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    (sh, sw), mode = layer["scale"], layer["mode"]
+    reads = 1 if mode == "nearest" else 4  # bilinear: the 2x2 nearest inputs, weighted
+    grow = 0 if mode == "nearest" else 1
+    out = Flow(flow.c, flow.h * sh, flow.w * sw, flow.rf_h + grow * flow.jump_h, flow.rf_w + grow * flow.jump_w,
+               Fraction(flow.jump_h) / sh, Fraction(flow.jump_w) / sw)
+    scale = sh if sh == sw else f"{sh}x{sw}"
+    stats = LayerStats(layer.name, layer.type, out.shape, neurons=out.size, connections=out.size * reads,
+                       macs=0 if mode == "nearest" else out.size * reads, receptive_field=_rf(out),
+                       description=f"upsample x{scale}, {mode}")
+    return stats, out
+
+
+@rule("reshape")
+def _reshape(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    c, h, w = layer["shape"]
+    if c * h * w != flow.size:
+        raise SpecError(f"{_where(layer, where)}: cannot reshape {'x'.join(map(str, flow.shape))} = {flow.size:,} "
+                        f"values into {c}x{h}x{w} = {c * h * w:,}")
+    # positions of the new maps are not positions of the input: each already sees what the input to the
+    # reshape saw, and later windows add nothing to that (jump 0)
+    out = replace(flow, c=c, h=h, w=w, jump_h=0, jump_w=0)
+    return LayerStats(layer.name, layer.type, out.shape, receptive_field=_rf(out),
+                      description=f"reshape to {c}x{h}x{w}"), out
+
+
 @rule("flatten")
 def _flatten(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     out = _dense_flow(flow, flow.size)
@@ -319,6 +393,8 @@ def _run(layers, flow: Flow, where: str) -> tuple[list[LayerStats], Flow]:
         stats, flow = RULES[layer.type](layer, flow, f"{where}{i + 1}")
         if layer.type in FLAT and flat_after is None:
             flat_after = layer.name
+        elif layer.type in RESHAPE:  # a flat vector becomes maps again (decoders)
+            flat_after = None
         out.append(stats)
     return out, flow
 

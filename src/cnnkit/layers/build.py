@@ -17,7 +17,7 @@ from cnnkit.errors import SpecError
 from cnnkit.inspect import block_input_shapes, summarize
 from cnnkit.layers import modules as M
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.spec.schema import ACTIVATIONS, FLAT, MONOTONE
+from cnnkit.spec.schema import ACTIVATIONS, FLAT, MONOTONE, RESHAPE
 
 Shape = tuple[int, int, int]
 
@@ -65,6 +65,13 @@ def _conv(layer: LayerSpec, shape: Shape) -> nn.Module:
         main: nn.Module = M.TableConv2d(c, a["table"], a["size"], a["stride"], a["pad"], bias=a["bias"])
     else:
         main = M.Conv2d(c, a["filters"], a["size"], a["stride"], a["pad"], groups=a["groups"], bias=a["bias"])
+    return _with_tail(main, layer, a["filters"], False, "conv")
+
+
+def _conv_transpose(layer: LayerSpec, shape: Shape) -> nn.Module:
+    a = layer.args
+    main = nn.ConvTranspose2d(shape[0], a["filters"], a["size"], a["stride"], a["pad"], a["output_padding"],
+                              groups=a["groups"], bias=a["bias"])
     return _with_tail(main, layer, a["filters"], False, "conv")
 
 
@@ -134,7 +141,7 @@ def _sequence(layers, shape: Shape, flat: bool = False) -> tuple[OrderedDict[str
                 and isinstance(module, nn.Sequential) and list(module._modules)[-1] == "act"):
             deferred.append(i)
         mods[layer.name] = module
-        flat = flat or layer.type in FLAT
+        flat = (flat or layer.type in FLAT) and layer.type not in RESHAPE
     return mods, tuple(deferred)
 
 
@@ -170,6 +177,10 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "fc": _fc,
     "rbf": _rbf,
     "flatten": lambda layer, shape: nn.Flatten(),
+    "conv_transpose": _conv_transpose,
+    "upsample": lambda layer, shape: nn.Upsample(scale_factor=tuple(float(v) for v in layer["scale"]),
+                                                 mode=layer["mode"]),
+    "reshape": lambda layer, shape: M.Reshape(layer["shape"]),
     "dropout": lambda layer, shape: nn.Dropout(layer["p"]),
     "scale": lambda layer, shape: M.Scale(layer["factor"]),
     "lrn": lambda layer, shape: nn.LocalResponseNorm(layer["size"], layer["alpha"], layer["beta"], layer["k"]),

@@ -192,6 +192,20 @@ class Scale(nn.Module):
         return f"factor={self.factor:g}"
 
 
+class Reshape(nn.Module):
+    """(N, ...) -> (N, C, H, W): a decoder's code vector becomes maps again."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return "x".join(map(str, self.shape))
+
+
 class ZeroPadShortcut(nn.Module):
     """ResNet option A: subsample by ``stride`` and zero-pad the new channels."""
 

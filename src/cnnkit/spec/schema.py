@@ -73,6 +73,10 @@ def size2(value: Any) -> tuple[int, int]:
     return _pair(value, pos_int)
 
 
+def _pair_nonneg(value: Any) -> tuple[int, int]:
+    return _pair(value, nonneg_int)
+
+
 def pad2(value: Any) -> tuple[int, int] | str:
     if isinstance(value, str) and value.lower() in PAD_MODES:
         return value.lower()
@@ -128,6 +132,21 @@ def table(value: Any) -> tuple[tuple[int, ...], ...]:
             raise FieldError(f"table row {list(row)} repeats an input map")
         rows.append(idx)
     return tuple(rows)
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value.lower() in options:
+            return value.lower()
+        raise FieldError(f"expected one of {', '.join(options)}, got {value!r}")
+    return check
+
+
+def volume(value: Any) -> tuple[int, int, int]:
+    """[C, H, W] of a reshape."""
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise FieldError(f"expected [channels, height, width], got {value!r}")
+    return tuple(pos_int(v) for v in value)  # type: ignore[return-value]
 
 
 def any_value(value: Any) -> Any:
@@ -238,6 +257,23 @@ TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("rbf", {"units": Field(pos_int, required=True),
                       "seed": Field(nonneg_int, 0, doc="seed of the fixed +-1 centres")},
               "flat", aliases=("gaussian",), output=True, doc="LeNet 1998 output: Euclidean RBF units"),
+    # ---- decoders (autoencoders, generators)
+    LayerType("conv_transpose", {"filters": Field(pos_int, required=True, doc="K, output maps"),
+                                 "size": Field(size2, required=True, doc="F"),
+                                 "stride": Field(size2, 1, doc="S: the upsampling factor"),
+                                 "pad": Field(_pair_nonneg, 0, doc="P: cropped from each side of the output"),
+                                 "output_padding": Field(_pair_nonneg, 0, doc="extra rows/columns at the end"),
+                                 "groups": Field(pos_int, 1),
+                                 "bias": Field(boolean, True),
+                                 "activation": Field(activation_ref, None),
+                                 "batchnorm": Field(batchnorm_flag, False)},
+              "spatial", aliases=("deconv", "convtranspose", "conv_transpose2d", "transposed_conv"),
+              prefix="deconv", doc="output (W-1)S - 2P + F + output_padding"),
+    LayerType("upsample", {"scale": Field(size2, 2, doc="factor per axis"),
+                           "mode": Field(choice("nearest", "bilinear"), "nearest")},
+              "spatial", aliases=("upsampling", "unpool"), prefix="up"),
+    LayerType("reshape", {"shape": Field(volume, required=True, doc="[C, H, W], the same number of values")},
+              "shape", aliases=("unflatten", "view"), in_place=True),
     # ---- in place
     LayerType("flatten", {}, "flat", in_place=True),
     LayerType("dropout", {"p": Field(probability, 0.5)}, "elementwise"),
@@ -265,6 +301,7 @@ ELEMENTWISE = frozenset(n for n, t in TYPES.items() if t.in_place)
 #: Layers that need a spatial (C, H, W) input; after a flat layer the data is a vector.
 SPATIAL = frozenset(n for n, t in TYPES.items() if t.role in ("spatial", "block"))
 FLAT = frozenset(n for n, t in TYPES.items() if t.role == "flat")
+RESHAPE = frozenset(n for n, t in TYPES.items() if t.role == "shape")
 MONOTONE = frozenset(n for n, t in TYPES.items() if t.monotone)
 OUTPUT_TYPES = frozenset(n for n, t in TYPES.items() if t.output)
 NAME_PREFIX = {n: t.prefix or n for n, t in TYPES.items()}
