@@ -172,6 +172,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(m))
         return 0
+    if m.get("task", "classify") != "classify":
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+        print(f"{m['dataset']} {m['split']} ({m['task']}, {m['n']:,} images): {shown}")
+        return 0
     print(f"{m['dataset']} {m['split']}: top-1 error {100 * m['top1_error']:.2f}% ({m['errors']:,} of {m['n']:,} "
           f"misclassified), top-5 error {100 * m['top5_error']:.2f}%")
     if "tta" in m:
@@ -203,6 +207,7 @@ def _configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--digit-normalize", choices=("auto", "yes", "no"), default="auto",
                    help="MNIST's normalisation (ink box into 20x20, centred by mass in 28x28) for free-form digits; "
                         "auto: for networks trained on MNIST, on pictures of another size (default auto)")
+    p.add_argument("--out", help="folder for the pictures an autoencoder run rebuilds (default: reconstructions)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
 
 
@@ -211,11 +216,19 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CnnkitError("--top must be at least 1")
-    results = predict(args.run, args.images, args.top, invert=args.invert, digit_normalize=args.digit_normalize)
+    results = predict(args.run, args.images, args.top, invert=args.invert, digit_normalize=args.digit_normalize,
+                      out_dir=args.out)
     if args.json:
         print(json.dumps(results))
         return 0
     for r in results:
+        if "values" in r or "reconstruction" in r:
+            what = (", ".join(f"{k} {v:.4g}" for k, v in r["values"].items()) if "values" in r
+                    else f"reconstruction in {r['reconstruction']} (per-pixel MSE {r['mse']:.4f})")
+            print(f"{r['file']}: {what}")
+            for note in r["notes"]:
+                print(f"  note: {note}")
+            continue
         best = ", ".join(f"{t['class']} {100 * t['prob']:.1f}%" for t in r["top"])
         flag = "  [LOW CONFIDENCE]" if r["low_confidence"] else ""
         print(f"{r['file']}: {best}{flag}")

@@ -33,6 +33,11 @@ class ImageData:
         if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
             raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (or float32) (N, C, H, W), got "
                               f"{self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.is_floating_point():  # regression targets: (N,) or (N, T), ``classes`` name the T outputs
+            if self.labels.ndim not in (1, 2) or self.labels.shape[0] != self.images.shape[0]:
+                raise CnnkitError(f"{self.name or 'dataset'}: {self.images.shape[0]:,} images but targets of shape "
+                                  f"{tuple(self.labels.shape)}")
+            return
         if self.labels.shape != (self.images.shape[0],):
             raise CnnkitError(f"{self.name or 'dataset'}: {self.images.shape[0]:,} images but "
                               f"{tuple(self.labels.shape)} labels")
@@ -84,14 +89,22 @@ class ImageData:
         return mean.tolist(), std.tolist()
 
 
-def from_arrays(x, y, classes=None, name: str = "arrays") -> ImageData:
+def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | None = None) -> ImageData:
     """An ImageData from numpy arrays: N x H x W, N x C x H x W or N x H x W x C; any labels.
 
     Float images in [0, 1] are scaled to 0..255.  Labels may be any integers or
-    strings; classes are their sorted unique values unless given.
+    strings; classes are their sorted unique values unless given.  With
+    ``regression=True``, ``y`` holds real-valued targets, (N,) or (N, T)
+    (``classes`` may name the T outputs).  Float labels with fractional
+    values are never silently read as thousands of classes: they need
+    ``regression=True``.
     """
     x = np.asarray(x)
     y = np.asarray(y)
+    fractional = y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (np.mod(y, 1) == 0))
+    if regression is None and fractional:
+        raise CnnkitError("the labels have fractional values: for real-valued targets pass regression=True "
+                          "(task regress); for classes give integers or strings")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4:
@@ -108,6 +121,18 @@ def from_arrays(x, y, classes=None, name: str = "arrays") -> ImageData:
         if xf.size and xf.max() <= 1.0 and xf.min() >= 0.0:
             xf = xf * 255.0
         x = np.clip(np.rint(xf), 0, 255).astype(np.uint8)
+    if regression:
+        if y.ndim not in (1, 2) or len(y) != len(x) or not np.issubdtype(y.dtype, np.number):
+            raise CnnkitError(f"regression targets must be numbers of shape ({len(x)},) or ({len(x)}, T), "
+                              f"got {y.dtype} {y.shape}")
+        if not np.isfinite(y).all():
+            raise CnnkitError("regression targets contain NaN or infinite values")
+        y2 = y.reshape(len(y), -1)
+        names = [str(c) for c in classes] if classes is not None else [f"target{i}" for i in range(y2.shape[1])]
+        if len(names) != y2.shape[1]:
+            raise CnnkitError(f"{len(names)} target names for {y2.shape[1]} targets")
+        return ImageData(torch.from_numpy(np.ascontiguousarray(x)), torch.as_tensor(y2, dtype=torch.float32),
+                         names, name)
     if y.ndim != 1 or len(y) != len(x):
         raise CnnkitError(f"labels must be a vector of {len(x)} entries, got shape {y.shape}")
     if classes is None:

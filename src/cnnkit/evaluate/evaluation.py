@@ -22,6 +22,13 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     """
     tm = _trained(run).to(device)
     ds, images, labels = load_split(tm, dataset, split, data_dir)
+    task = tm.meta.get("task", "classify")
+    if task != "classify":  # regress, reconstruct, rotation: the task's own metrics
+        from cnnkit.evaluate.tasks import make_task
+
+        scorer = make_task(task).load_state(tm.meta.get("task_state"))
+        scores = scorer.score(tm.model, tm.normalizer, images.to(device), labels.to(device), batch_size)
+        return {"task": task, "dataset": ds.name, "split": split, "run": str(tm.path), "n": len(labels), **scores}
     if len(ds.classes) != len(tm.classes):
         from cnnkit.errors import CnnkitError
 
@@ -44,7 +51,7 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
 
 
 def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
-            digit_normalize: str = "auto") -> list[dict]:
+            digit_normalize: str = "auto", out_dir: str | Path | None = None) -> list[dict]:
     """Top-``top`` classes with probabilities for each image file, and what a reader must know about them.
 
     Each item: ``file``, ``top``, ``inverted`` (the picture's polarity was
@@ -62,6 +69,9 @@ def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
     tm = _trained(run).to(device)
     files = [Path(f) for f in files]
     images, infos = tm.load_pictures(files, invert, digit_normalize)
+    task = tm.meta.get("task", "classify")
+    if task in ("regress", "reconstruct"):
+        return _predict_values(tm, files, images.to(device), infos, task, out_dir)
     images = images.to(device)
     probs = tm.predict_proba(images)
     k = min(top, probs.shape[1])
@@ -83,6 +93,35 @@ def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
                     "low_confidence": None if fam is None else fam["far"],
                     "distance": None if fam is None else round(fam["distance"], 3), "notes": notes})
     return out
+
+
+def _predict_values(tm: TrainedModel, files, images, infos, task: str, out_dir) -> list[dict]:
+    """Regression: the predicted values by name; reconstruction: the rebuilt picture, written as a PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit.layers.inference import predict_logits
+
+    out = predict_logits(tm.model, tm.normalizer, images).cpu()
+    rows = []
+    if task == "regress":
+        from cnnkit.evaluate.tasks import make_task
+
+        out = make_task("regress").load_state(tm.meta.get("task_state")).values(out)
+        for f, values, info in zip(files, out, infos):
+            rows.append({"file": str(f), "values": {n: float(v) for n, v in zip(tm.classes, values)},
+                         "notes": info["notes"]})
+        return rows
+    folder = Path(out_dir or "reconstructions")
+    folder.mkdir(parents=True, exist_ok=True)
+    recon = out.reshape(images.shape).clamp(0, 1)
+    for f, r, x, info in zip(files, recon, images.cpu(), infos):
+        arr = (r.numpy() * 255 + 0.5).astype(np.uint8)
+        target = folder / f"{f.stem}.reconstruction.png"
+        Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)).save(target)
+        mse = float((r - x.float() / 255).square().mean())
+        rows.append({"file": str(f), "reconstruction": str(target), "mse": mse, "notes": info["notes"]})
+    return rows
 
 
 __all__ = ["evaluate", "predict"]

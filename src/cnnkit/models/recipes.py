@@ -29,3 +29,6 @@ CIFAR_RESNET = dict(SMALL_CIFAR, epochs=60, lr=0.1, init="he")
 VGG = dict(ALEXNET, preprocess="channel-mean", init="he")
 IMAGENET_RESNET = dict(dataset="cifar10", epochs=60, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
                        weight_decay=1e-4, schedule="cosine", init="he", augment="crop,flip")
+# Autoencoders: Adam with a one-cycle LR, per-pixel MSE on the [0, 1] scale, no augmentation.
+AUTOENCODER = dict(dataset="mnist", task="reconstruct", epochs=5, batch_size=128, lr=0.003, optimizer="adam",
+                   momentum=0.9, weight_decay=0.0, schedule="onecycle", preprocess="standardize", augment="")

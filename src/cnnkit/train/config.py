@@ -24,6 +24,8 @@ INITS = ("default", "he", "xavier", "dirac")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")
+TASKS = ("classify", "regress", "reconstruct", "rotation")
+LOSSES = ("auto", "cross_entropy", "mse", "mae", "huber", "bce")
 
 
 def _opt(default: Any, help: str):
@@ -39,6 +41,11 @@ class TrainConfig:
     dataset: str = _opt("", "data set: mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder:PATH")
     data_dir: str | None = _opt(None, "folder holding the data sets (also $CNNKIT_DATA, ~/.cache/cnnkit)")
     out: str | None = _opt(None, "run directory to write (default: runs/MODEL-DATASET)")
+    task: str = _opt("classify", "what the network learns: classify, regress, reconstruct (autoencoder) or "
+                                 "rotation (self-supervised)")
+    loss: str = _opt("auto", "the task's loss (auto: cross_entropy for classify/rotation, mse for regress "
+                             "and reconstruct; also mae, huber, bce)")
+    denoise: str = _opt("", "reconstruct: corrupt the input only, gaussian[:SIGMA] or mask[:FRACTION]")
     epochs: int = _opt(10, "passes over the training set")
     batch_size: int = _opt(128, "images per training step")
     eval_batch_size: int = _opt(1000, "images per step when evaluating")
@@ -81,8 +88,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS, "preprocess": PREPROCESS,
-           "device": DEVICES, "amp": AMP}
+CHOICES = {"task": TASKS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS,
+           "preprocess": PREPROCESS, "device": DEVICES, "amp": AMP}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _NON_NEGATIVE = {"workers", "momentum", "weight_decay", "warmup", "label_smoothing", "val_split", "limit_train",
                  "limit_test", "threads", "seed", "max_drops"}
@@ -145,8 +152,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise CnnkitError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if cfg.schedule == "plateau" and cfg.val_split == 0:
         raise CnnkitError("schedule 'plateau' watches the validation error: give --val-split (e.g. 0.1)")
+    from cnnkit.evaluate.tasks import make_task
+
+    make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)  # a loss the task cannot take fails here
     if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum == 0):
-        raise CnnkitError("nesterov needs optimizer sgd with a non-zero momentum")
+        raise CnnkitError(f"nesterov needs optimizer sgd with a non-zero momentum (optimizer is {cfg.optimizer}, "
+                          f"momentum {cfg.momentum:g}); a recipe may have set it: pass --no-nesterov (nesterov=False)")
     return cfg
 
 
@@ -223,7 +234,8 @@ def describe_sources(cfg: TrainConfig, sources: dict[str, str], skip=("model", "
     groups: dict[str, list[str]] = {}
     for key, source in sources.items():
         if source != "default" and key not in skip:
-            groups.setdefault(source, []).append(f"{key} {getattr(cfg, key)!r}".replace("'", ""))
+            value = getattr(cfg, key)
+            groups.setdefault(source, []).append(f"{key} {'none' if value == '' else value}")
     def rank(source: str) -> int:  # in the order they were layered
         return 3 if source in ("options", "flags") else 2 if source.startswith("config file") else \
             1 if source.startswith("recipe ") else 0

@@ -13,14 +13,13 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.data.augment import Augmenter
 from cnnkit.data.stream import StreamingData
 from cnnkit.data.tensors import ImageData
 from cnnkit.errors import CnnkitError
-from cnnkit.evaluate.metrics import predict_logits, topk_errors
+from cnnkit.evaluate.tasks import Task
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.optim import set_lr
 from cnnkit.train.schedule import LRSchedule
@@ -64,6 +63,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     cfg: TrainConfig
+    task: Task  # the loss, the batch targets and the metrics
     augmenter: Augmenter
     data_gen: torch.Generator  # shuffling order
     aug_gen: torch.Generator  # augmentation randomness
@@ -121,12 +121,13 @@ class Trainer:
         if not isinstance(data, StreamingData):
             order = order.to(data.images.device)
         total_loss = torch.tensor(partial["loss_sum"] if partial else 0.0, device=dev)
-        correct = torch.tensor(partial["correct"] if partial else 0, device=dev, dtype=torch.long)
+        stat = torch.tensor(partial["correct"] if partial else 0, device=dev, dtype=torch.float64)
         seen = partial.get("seen", 0) if partial else 0
         first = partial["batch"] if partial else 0
         self.notify("on_epoch_begin", state, batches)
         start = time.perf_counter() - (partial["seconds"] if partial else 0.0)
         for i, (images, y) in enumerate(self._batches(data, order, first, dev), start=first):
+            images, y = self.task.batch(images, y, self.aug_gen)  # rotation, denoising, reconstruction targets
             x = self.normalizer(images)  # (B, C, H, W) float
             if self.augmenter:
                 x = self.augmenter(x, self.aug_gen)
@@ -135,7 +136,7 @@ class Trainer:
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
             with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 out = self.forward_module(x)
-                loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = self.task.loss(out, y)
             if not loss.is_cuda and not math.isfinite(loss.item()):  # free on a CPU; on a GPU: once an epoch
                 raise CnnkitError(f"the training loss became {loss.item()} in epoch {state.epoch + 1}, step "
                                   f"{state.step + 1}; try a lower learning rate than {cfg.lr:g} (the last "
@@ -152,10 +153,10 @@ class Trainer:
             seen += len(y)
             with torch.no_grad():
                 total_loss += loss.detach() * len(y)
-                correct += (out.argmax(1) == y).sum()
+                stat += self.task.step_stat(out, y)
             self.notify("on_batch_end", state, i, loss, len(y))
             if self.stop_requested and i + 1 < batches:
-                state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": int(correct),
+                state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": float(stat),
                                  "seen": seen, "seconds": time.perf_counter() - start,
                                  "data_gen": self.epoch_data_state}
                 raise Interrupted()
@@ -165,9 +166,9 @@ class Trainer:
         if self.world > 1:  # every rank saw a disjoint share: add them up
             import torch.distributed as dist
 
-            sums = torch.stack([total_loss.double(), correct.double(), torch.tensor(float(seen), device=dev)])
+            sums = torch.stack([total_loss.double(), stat.double(), torch.tensor(float(seen), device=dev)])
             dist.all_reduce(sums)
-            total_loss, correct, seen = sums[0], sums[1].long(), int(sums[2])
+            total_loss, stat, seen = sums[0], sums[1], int(sums[2])
         seen = max(seen, 1)
         train_loss = float(total_loss) / seen
         if not math.isfinite(train_loss):
@@ -175,29 +176,28 @@ class Trainer:
                               f"step {state.step}; try a lower learning rate than {cfg.lr:g} (the last checkpoint "
                               f"is kept)")
         return {"epoch": state.epoch + 1, "seconds": round(seconds, 4), "train_loss": train_loss,
-                "train_top1_error": 1 - int(correct) / seen, "lr": self.schedule.lr_at(max(0, state.step - 1)),
+                **self.task.train_row(float(stat), seen), "lr": self.schedule.lr_at(max(0, state.step - 1)),
                 "images": seen, "images_per_second": round(seen / seconds, 1) if seconds > 0 else None}
 
-    def error_of(self, data: ImageData) -> tuple[float, float]:
-        logits = predict_logits(self.model, self.normalizer, data.images, self.cfg.eval_batch_size)
-        errs = topk_errors(logits, data.labels)
-        return errs[1] / len(data), errs[5] / len(data)
+    def scores_of(self, data: ImageData) -> dict:
+        return self.task.score(self.model, self.normalizer, data.images, data.labels, self.cfg.eval_batch_size)
 
     def fit(self, train: ImageData, val: ImageData | None, test: ImageData | None, state: FitState) -> FitState:
         self.notify("on_fit_begin", state)
+        key = self.task.headline
         while state.epoch < self.cfg.epochs:
             row = self.train_one_epoch(train, state)
             if val is not None:
-                row["val_top1_error"], row["val_top5_error"] = self.error_of(val)
+                row.update({f"val_{k}": v for k, v in self.scores_of(val).items() if k != "errors"})
             if test is not None and self.cfg.eval_test_every_epoch:
-                row["test_top1_error"], row["test_top5_error"] = self.error_of(test)
+                row.update({f"test_{k}": v for k, v in self.scores_of(test).items() if k != "errors"})
             state.epoch += 1
             state.history.append(row)
-            message = self.schedule.end_epoch(row.get("val_top1_error"))
+            message = self.schedule.end_epoch(row.get(f"val_{key}"))
             improved = val is not None and (state.best_val_error is None
-                                            or row["val_top1_error"] < state.best_val_error)
+                                            or row[f"val_{key}"] < state.best_val_error)
             if improved:
-                state.best_val_error = row["val_top1_error"]
+                state.best_val_error = row[f"val_{key}"]
             row["best"] = bool(improved)
             self.notify("on_epoch_end", state, row)
             if message:

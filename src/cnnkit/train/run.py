@@ -29,6 +29,7 @@ from cnnkit.data.stream import StreamingData
 from cnnkit.data.tensors import ImageData, fit_method, fit_to_input, sample_indices, split
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
+from cnnkit.evaluate.tasks import make_task
 from cnnkit.layers import build_from_spec, native, with_num_classes
 from cnnkit.models import resolve_spec
 from cnnkit.rundir.artifacts import model_tensors, read_weights, save_weights, versions
@@ -106,12 +107,14 @@ class EpochPrinter(Callback):
         self.total, self.stream = total_epochs, stream or sys.stdout
 
     def on_epoch_end(self, state, row):
-        parts = [f"epoch {row['epoch']:>{len(str(self.total))}}/{self.total}", f"loss {row['train_loss']:.4f}",
-                 f"train err {100 * row['train_top1_error']:.2f}%"]
-        if "val_top1_error" in row:
-            parts.append(f"val err {100 * row['val_top1_error']:.2f}%")
-        if "test_top1_error" in row:
-            parts.append(f"test err {100 * row['test_top1_error']:.2f}%")
+        parts = [f"epoch {row['epoch']:>{len(str(self.total))}}/{self.total}", f"loss {row['train_loss']:.4f}"]
+        for part in ("train", "val", "test"):
+            for key, value in row.items():
+                if not key.startswith(part + "_") or key == "train_loss" or "top5" in key:
+                    continue
+                what = key[len(part) + 1:]
+                shown = f"{100 * value:.2f}%" if what == "top1_error" else f"{value:.4f}"
+                parts.append(f"{part} {'err' if what == 'top1_error' else what} {shown}")
         parts += [f"lr {row['lr']:.4g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
         print("  ".join(parts), file=self.stream, flush=True)
 
@@ -149,7 +152,7 @@ class RunContext:
 
     def meta(self, t: Trainer, state: FitState) -> dict:
         return {"spec": spec_to_data(t.model.spec), "classes": self.classes, "dataset": self.dataset,
-                **self.appearance,
+                "task": self.cfg.task, "task_state": t.task.state(), **self.appearance,
                 "normalizer": t.normalizer.describe(), "source_shape": list(self.source_shape),
                 "fit": fit_method(self.source_shape, t.model.input_shape), "epoch": state.epoch,
                 "versions": versions()}
@@ -425,8 +428,9 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
 
     parse_tta(cfg.tta)
     data = prepare_data(cfg, spec.input, given)
-    spec = with_num_classes(spec, len(data.classes))
-    run = RunContext(out, cfg, data.classes, data.name, data.source_shape, data.appearance)
+    task = make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)
+    spec = fit_spec_to_task(spec, task, data)
+    run = RunContext(out, cfg, task.run_classes(data), data.name, data.source_shape, data.appearance)
     cbs: list[Callback] = ([RunWriter(run)] if world.main else []) + \
         ([] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)])
     trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []), world=world)
@@ -477,7 +481,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
         if val_d is None:
             run.save_model(trainer, "best", state)
         held = val_d if val_d is not None else test_d
-        if held is not None and not isinstance(train_d, StreamingData) and len(train_d) >= 2 * len(data.classes):
+        if (held is not None and cfg.task == "classify" and not isinstance(train_d, StreamingData)
+                and len(train_d) >= 2 * len(data.classes)):
             from cnnkit.evaluate import familiarity
 
             pick = sample_indices(len(train_d), 10_000, cfg.seed)
@@ -486,8 +491,24 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
             familiarity.save_stats(out, stats)
         save_json(out / "summary.json", summary)
     if world.main and not quiet:
-        print(result_line(summary, len(data.classes)), flush=True)
+        print(result_line(summary, len(run.classes)), flush=True)
     return RunResult(out, summary, state.history)
+
+
+def fit_spec_to_task(spec, task, data: PreparedData):
+    """The output layer sized for the task (classes, 4 rotations, T targets); a reconstruction must match its input."""
+    from cnnkit.inspect import summarize
+
+    units = task.output_units(data.train)
+    if units is not None:
+        return with_num_classes(spec, units)
+    c, h, w = spec.input
+    out = summarize(spec).output
+    if out[0] * out[1] * out[2] != c * h * w:
+        raise CnnkitError(f"--task reconstruct needs a network whose output has as many values as its input "
+                          f"({c}x{h}x{w}); {spec.name} outputs {'x'.join(map(str, out))} (a decoder ending in "
+                          f"conv_transpose/upsample, or FC-{c * h * w} and a reshape, e.g. the zoo's conv-ae)")
+    return spec
 
 
 def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, device: torch.device,
@@ -539,7 +560,9 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
             for cb in callbacks:
                 cb.on_message("compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
         native.library()
-    return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, augmenter,
+    task = make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)
+    task.fit_targets(sample)
+    return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, task, augmenter,
                    data_gen, aug_gen, callbacks,
                    rank=world.rank if world is not None else 0, world=world.size if world is not None else 1,
                    parallel_model=parallel, step_model=step_model,
@@ -582,8 +605,15 @@ def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunR
 def result_line(summary: dict, classes: int) -> str:
     """The line that ends a training run: its test error, or where to measure one."""
     out = summary["run"]
+    task = summary.get("task", "classify")
+    if summary.get("test_n") and task not in ("classify", "rotation"):
+        shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in summary.items()
+                          if k.startswith("test_") and k != "test_n" and isinstance(v, float))
+        return (f"test {shown} ({summary['test_n']:,} images), {summary['train_seconds']:.1f}s of training; "
+                f"saved to {out}")
     if summary.get("test_n"):
-        top5 = f", top-5 {100 * summary['test_top5_error']:.2f}%" if classes > 5 else ""
+        top5 = (f", top-5 {100 * summary['test_top5_error']:.2f}%"
+                if classes > 5 and "test_top5_error" in summary else "")
         return (f"test error {100 * summary['test_top1_error']:.2f}% ({summary['test_errors']:,} of "
                 f"{summary['test_n']:,}){top5}, {summary['train_seconds']:.1f}s of training; saved to {out}")
     return (f"{summary['train_seconds']:.1f}s of training; saved to {out} (no test split: "
@@ -592,14 +622,19 @@ def result_line(summary: dict, classes: int) -> str:
 
 def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageData | None,
                data: PreparedData) -> dict:
-    summary = {"model": trainer.model.spec.name, "dataset": data.name, "num_classes": len(data.classes),
+    summary = {"model": trainer.model.spec.name, "dataset": data.name, "num_classes": len(run.classes),
                "epochs": state.epoch,
                "train_seconds": round(sum(r["seconds"] for r in state.history), 3),
                "params": sum(p.numel() for p in trainer.model.parameters()),
                "best_val_top1_error": state.best_val_error, "run": str(run.path)}
     if state.history:
         summary["final_train_loss"] = state.history[-1]["train_loss"]
-    if test is not None:
+    if test is not None and run.cfg.task != "classify":
+        scores = trainer.task.score(trainer.model, trainer.normalizer, test.images, test.labels,
+                                    run.cfg.eval_batch_size)
+        summary.update({f"test_{k}": v for k, v in scores.items()})
+        summary["test_n"] = len(test)
+    elif test is not None:
         logits = predict_logits(trainer.model, trainer.normalizer, test.images, run.cfg.eval_batch_size)
         m = classification_metrics(logits, test.labels, data.classes)
         summary.update({"test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
@@ -613,6 +648,7 @@ def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageDa
             errs = topk_errors(probs, test.labels)
             summary.update({"tta": run.cfg.tta, "test_top1_error_tta": errs[1] / len(test),
                             "test_top5_error_tta": errs[5] / len(test)})
+    summary["task"] = run.cfg.task
     return summary
 
 

@@ -1,0 +1,262 @@
+"""Tasks: what a network is trained to do, and how it is scored.
+
+A task names the loss, the targets of a batch, the running statistic of an
+epoch and the metrics of a split; the trainer calls it for each step, so a new
+task is a new class here, never a fork of the trainer.
+
+* ``classify``: cross-entropy; top-1 / top-5 error (and the confusion matrix).
+* ``regress``: MSE, MAE or Huber on real-valued targets; MAE, RMSE and R².
+* ``reconstruct``: the input is the target (autoencoders): per-pixel MSE or
+  binary cross-entropy on the [0, 1] scale; ``denoise`` corrupts the input only
+  (``gaussian:SIGMA`` or ``mask:FRACTION``).
+* ``rotation``: a self-supervised pretext task (Gidaris et al. 2018): each
+  image, under one seeded random rotation of 0/90/180/270 degrees per epoch,
+  is labelled with the rotation; the labels of the data set are not used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.metrics import topk_errors
+from cnnkit.layers.inference import predict_logits
+
+TASKS = ("classify", "regress", "reconstruct", "rotation")
+LOSSES = ("auto", "cross_entropy", "mse", "mae", "huber", "bce")
+
+
+class Task:
+    name = ""
+    headline = ""  # the metric a run is judged by (lower is better), e.g. top1_error
+    default_loss = ""
+    losses: tuple[str, ...] = ()
+
+    def __init__(self, loss: str = "auto", label_smoothing: float = 0.0, denoise: str = ""):
+        self.loss_name = self.default_loss if loss == "auto" else loss
+        if self.loss_name not in self.losses:
+            raise CnnkitError(f"task {self.name} takes --loss {' or '.join(self.losses)}, got {loss!r}")
+        self.label_smoothing = label_smoothing
+        if denoise and self.name != "reconstruct":
+            raise CnnkitError("--denoise is for --task reconstruct (a denoising autoencoder)")
+
+    def output_units(self, data) -> int | None:
+        """How many outputs the network's last layer needs (None: as the spec says)."""
+        return len(data.classes)
+
+    def fit_targets(self, data) -> None:
+        """Learn what the task needs from the training targets (regression: their mean and spread)."""
+
+    def state(self) -> dict:
+        """What :meth:`fit_targets` learnt, saved with the run (JSON)."""
+        return {}
+
+    def load_state(self, state: dict | None) -> Task:
+        return self
+
+    def run_classes(self, data) -> list[str]:
+        """The names of the network's outputs, saved with the run (classes, rotations, targets)."""
+        return list(data.classes)
+
+    def batch(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator | None):
+        """(uint8-scale input images, target) of a training batch."""
+        return images, labels
+
+    def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step_stat(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """A sum over the batch, accumulated on the device (no host sync per step)."""
+        raise NotImplementedError
+
+    def train_row(self, stat: float, seen: int) -> dict:
+        raise NotImplementedError
+
+    def score(self, model, normalizer, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000,
+              classes=None) -> dict:
+        """Metrics of a split (keys without the split prefix); the headline one among them."""
+        raise NotImplementedError
+
+
+class Classify(Task):
+    name, headline, default_loss, losses = "classify", "top1_error", "cross_entropy", ("cross_entropy",)
+
+    def loss(self, out, target):
+        return F.cross_entropy(out.float(), target, label_smoothing=self.label_smoothing)
+
+    def step_stat(self, out, target):
+        return (out.argmax(1) == target).sum()
+
+    def train_row(self, stat, seen):
+        return {"train_top1_error": 1 - stat / seen}
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+        logits = predict_logits(model, normalizer, images, batch_size)
+        errs = topk_errors(logits, labels)
+        return {"top1_error": errs[1] / len(labels), "top5_error": errs[5] / len(labels), "errors": errs[1]}
+
+
+class Rotation(Classify):
+    """Predict which of four rotations an image went through; every image once per epoch."""
+
+    name = "rotation"
+
+    def output_units(self, data):
+        return 4
+
+    def run_classes(self, data):
+        return ["0", "90", "180", "270"]  # degrees counter-clockwise
+
+    def batch(self, images, labels, gen):
+        k = torch.randint(0, 4, (len(images),), generator=gen, device=gen.device if gen is not None else "cpu")
+        return rotate(images, k.to(images.device)), k.to(images.device)
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+        g = torch.Generator().manual_seed(1234)  # the same rotations every time a split is scored
+        k = torch.randint(0, 4, (len(images),), generator=g).to(images.device)
+        out = super().score(model, normalizer, rotate(images, k), k, batch_size)
+        out.pop("top5_error")  # four classes: top-5 is always right
+        return out
+
+
+def rotate(images: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Each image (N, C, H, W; square) turned by k[i] quarter turns counter-clockwise."""
+    if images.shape[-1] != images.shape[-2]:
+        raise CnnkitError(f"the rotation task needs square images, got {images.shape[-2]}x{images.shape[-1]}")
+    out = images.clone()
+    for q in (1, 2, 3):
+        idx = (k == q).nonzero().flatten()
+        if len(idx):
+            out[idx] = torch.rot90(images[idx], q, dims=(-2, -1))
+    return out
+
+
+class Regress(Task):
+    """Real-valued targets, learnt standardised (each target's training mean and spread, saved with the run),
+    so that targets far from 0 or of different scales train at any learning rate that classifies; predictions
+    and metrics are in the targets' own units."""
+
+    name, headline, default_loss, losses = "regress", "rmse", "mse", ("mse", "mae", "huber")
+
+    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
+        super().__init__(loss, label_smoothing, denoise)
+        self.mean = self.std = None
+
+    def output_units(self, data):
+        return data.labels.reshape(len(data.labels), -1).shape[1]
+
+    def fit_targets(self, data) -> None:
+        y = data.labels.reshape(len(data.labels), -1).double()
+        self.mean, self.std = y.mean(0).float(), y.std(0, correction=0).clamp_min(1e-8).float()
+
+    def state(self) -> dict:
+        return {"target_mean": self.mean.tolist(), "target_std": self.std.tolist()}
+
+    def load_state(self, state):
+        if state and "target_mean" in state:
+            self.mean, self.std = torch.tensor(state["target_mean"]), torch.tensor(state["target_std"])
+        return self
+
+    def _standard(self, target):
+        t = target.reshape(len(target), -1).float()
+        if self.mean is None:
+            return t
+        return (t - self.mean.to(t.device)) / self.std.to(t.device)
+
+    def values(self, out: torch.Tensor) -> torch.Tensor:
+        """Network outputs -> predictions in the targets' units."""
+        out = out.float()
+        return out if self.mean is None else out * self.std.to(out.device) + self.mean.to(out.device)
+
+    def loss(self, out, target):
+        out, t = out.float(), self._standard(target)
+        if self.loss_name == "mae":
+            return F.l1_loss(out, t)
+        if self.loss_name == "huber":
+            return F.huber_loss(out, t)
+        return F.mse_loss(out, t)
+
+    def step_stat(self, out, target):
+        return (self.values(out) - target.reshape(len(target), -1).float()).square().sum().detach()
+
+    def train_row(self, stat, seen):
+        return {"train_mse": stat / seen}
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+        pred = self.values(predict_logits(model, normalizer, images, batch_size)).double().cpu()
+        y = labels.reshape(len(labels), -1).double().cpu()
+        err = pred - y
+        ss_res = err.square().sum(0)
+        ss_tot = (y - y.mean(0)).square().sum(0)
+        r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp_min(1e-300), torch.zeros_like(ss_tot))
+        return {"mae": float(err.abs().mean()), "rmse": float(err.square().mean().sqrt()), "r2": float(r2.mean())}
+
+
+class Reconstruct(Task):
+    name, headline, default_loss, losses = "reconstruct", "mse", "mse", ("mse", "bce")
+
+    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
+        super().__init__(loss, label_smoothing, "")
+        self.noise = parse_denoise(denoise)
+
+    def output_units(self, data):
+        return None
+
+    def run_classes(self, data):
+        return []
+
+    def batch(self, images, labels, gen):
+        clean = images.float() / 255  # (B, C, H, W) on [0, 1]: the target
+        kind, amount = self.noise
+        if kind == "gaussian":
+            noisy = (clean + amount * torch.randn(clean.shape, generator=gen, device=clean.device)).clamp(0, 1)
+        elif kind == "mask":
+            keep = torch.rand(clean.shape, generator=gen, device=clean.device) >= amount
+            noisy = clean * keep
+        else:
+            return images, clean
+        return noisy * 255, clean
+
+    def loss(self, out, target):
+        out = out.float().reshape(target.shape)
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), target)
+        return F.mse_loss(out, target)
+
+    def step_stat(self, out, target):
+        return (out.float().reshape(target.shape) - target).square().mean(dim=(1, 2, 3)).sum().detach()
+
+    def train_row(self, stat, seen):
+        return {"train_mse": stat / seen}
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+        total, n = 0.0, len(images)
+        for i in range(0, n, batch_size):
+            x = images[i:i + batch_size]
+            out = predict_logits(model, normalizer, x, batch_size).reshape(x.shape)
+            total += float((out - x.float() / 255).square().mean(dim=(1, 2, 3)).sum())
+        return {"mse": total / max(n, 1)}
+
+
+def parse_denoise(text: str) -> tuple[str, float]:
+    if not text:
+        return "", 0.0
+    kind, _, value = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in ("gaussian", "mask"):
+        raise CnnkitError(f"--denoise must be gaussian[:SIGMA] or mask[:FRACTION], got {text!r}")
+    try:
+        amount = float(value) if value else (0.3 if kind == "gaussian" else 0.25)
+    except ValueError:
+        raise CnnkitError(f"--denoise {text!r}: the amount must be a number") from None
+    if not 0 < amount < (10 if kind == "gaussian" else 1):
+        raise CnnkitError(f"--denoise {text!r}: the amount is out of range")
+    return kind, amount
+
+
+def make_task(name: str, loss: str = "auto", label_smoothing: float = 0.0, denoise: str = "") -> Task:
+    classes = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation}
+    if name not in classes:
+        raise CnnkitError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return classes[name](loss, label_smoothing, denoise)
