@@ -28,8 +28,14 @@ class ImageData:
     classes: list[str]
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    #: further inputs of a multi-input network, by name: float (N, F) vectors beside the images
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key, value in self.extras.items():
+            if value.shape[0] != self.images.shape[0]:
+                raise CnnkitError(f"{self.name or 'dataset'}: input {key!r} has {value.shape[0]:,} rows for "
+                                  f"{self.images.shape[0]:,} images")
         if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
             raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (or float32) (N, C, H, W), got "
                               f"{self.images.dtype} {tuple(self.images.shape)}")
@@ -53,7 +59,8 @@ class ImageData:
 
     def subset(self, index) -> ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
-        return replace(self, images=self.images[index], labels=self.labels[index])
+        return replace(self, images=self.images[index], labels=self.labels[index],
+                       extras={k: v[index] for k, v in self.extras.items()})
 
     def select_classes(self, keep: list[int], per_class: int = 0, seed: int = 0) -> ImageData:
         """Only the classes ``keep`` (relabelled 0..k-1), optionally ``per_class`` seeded samples of each."""
@@ -71,7 +78,8 @@ class ImageData:
                        classes=[self.classes[k] for k in keep])
 
     def to(self, device) -> ImageData:
-        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device),
+                       extras={k: v.to(device) for k, v in self.extras.items()})
 
     def channel_stats(self, chunk: int = 8192) -> tuple[list[float], list[float]]:
         """Per-channel mean and standard deviation of the pixels, scaled to [0, 1]."""
@@ -99,6 +107,8 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
     values are never silently read as thousands of classes: they need
     ``regression=True``.
     """
+    if isinstance(x, dict):  # several inputs: the one with images, and vectors beside it
+        return _from_named_arrays(x, y, classes, name, regression)
     x = np.asarray(x)
     y = np.asarray(y)
     fractional = y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (np.mod(y, 1) == 0))
@@ -204,6 +214,28 @@ def resize_uint8(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = x[:, :, top:top + ch, left:left + cw].float()
     x = F.interpolate(x, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else x
+
+
+def _from_named_arrays(x: dict, y, classes, name: str, regression) -> ImageData:
+    """``{"image": X, "side": S}``: the one array of images (N x H x W or 4-d) and (N, F) vectors."""
+    arrays = {str(k): np.asarray(v) for k, v in x.items()}
+    images = [k for k, v in arrays.items() if v.ndim >= 3]
+    if len(images) != 1:
+        raise CnnkitError(f"several inputs need exactly one array of images (N x H x W or N x C x H x W) and "
+                          f"vectors (N x F) beside it; got {', '.join(f'{k} {v.shape}' for k, v in arrays.items())}")
+    base = from_arrays(arrays[images[0]], y, classes, name, regression)
+    extras = {}
+    for key, value in arrays.items():
+        if key == images[0]:
+            continue
+        if value.ndim == 1:
+            value = value[:, None]
+        if value.ndim != 2 or not np.issubdtype(value.dtype, np.number):
+            raise CnnkitError(f"input {key!r} must be numbers of shape (N, F), got {value.dtype} {value.shape}")
+        if not np.isfinite(value).all():
+            raise CnnkitError(f"input {key!r} contains NaN or infinite values")
+        extras[key] = torch.as_tensor(value, dtype=torch.float32)
+    return replace(base, extras=extras, name=name)
 
 
 def split(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:

@@ -74,7 +74,7 @@ class Task:
         raise NotImplementedError
 
     def score(self, model, normalizer, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000,
-              classes=None) -> dict:
+              extras=None) -> dict:
         """Metrics of a split (keys without the split prefix); the headline one among them."""
         raise NotImplementedError
 
@@ -91,8 +91,8 @@ class Classify(Task):
     def train_row(self, stat, seen):
         return {"train_top1_error": 1 - stat / seen}
 
-    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
-        logits = predict_logits(model, normalizer, images, batch_size)
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
+        logits = predict_logits(model, normalizer, images, batch_size, extras=extras)
         errs = topk_errors(logits, labels)
         return {"top1_error": errs[1] / len(labels), "top5_error": errs[5] / len(labels), "errors": errs[1]}
 
@@ -112,10 +112,10 @@ class Rotation(Classify):
         k = torch.randint(0, 4, (len(images),), generator=gen, device=gen.device if gen is not None else "cpu")
         return rotate(images, k.to(images.device)), k.to(images.device)
 
-    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
         g = torch.Generator().manual_seed(1234)  # the same rotations every time a split is scored
         k = torch.randint(0, 4, (len(images),), generator=g).to(images.device)
-        out = super().score(model, normalizer, rotate(images, k), k, batch_size)
+        out = super().score(model, normalizer, rotate(images, k), k, batch_size, extras)
         out.pop("top5_error")  # four classes: top-5 is always right
         return out
 
@@ -183,8 +183,8 @@ class Regress(Task):
     def train_row(self, stat, seen):
         return {"train_mse": stat / seen}
 
-    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
-        pred = self.values(predict_logits(model, normalizer, images, batch_size)).double().cpu()
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
+        pred = self.values(predict_logits(model, normalizer, images, batch_size, extras=extras)).double().cpu()
         y = labels.reshape(len(labels), -1).double().cpu()
         err = pred - y
         ss_res = err.square().sum(0)
@@ -230,7 +230,7 @@ class Reconstruct(Task):
     def train_row(self, stat, seen):
         return {"train_mse": stat / seen}
 
-    def score(self, model, normalizer, images, labels, batch_size=1000, classes=None):
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
         total, n = 0.0, len(images)
         for i in range(0, n, batch_size):
             x = images[i:i + batch_size]

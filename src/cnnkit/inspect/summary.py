@@ -35,7 +35,7 @@ from fractions import Fraction
 from cnnkit.errors import GeometryError, SpecError
 from cnnkit.inspect.geometry import output_size, rounding_of
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.spec.schema import ELEMENTWISE, FLAT, RESHAPE, SPATIAL
+from cnnkit.spec.schema import ELEMENTWISE, FLAT, MERGE, RESHAPE, SPATIAL, suggest
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class LayerStats:
     receptive_field: int | tuple[int, int] = 1
     description: str = ""
     children: list[LayerStats] = field(default_factory=list)
+    inputs: tuple[str, ...] = ()  # graph specs: the nodes this layer reads
 
     @property
     def params(self) -> int:
@@ -85,6 +86,8 @@ class LayerStats:
              "receptive_field": list(rf) if isinstance(rf, tuple) else rf}
         if self.children:
             d["children"] = [c.to_dict() for c in self.children]
+        if self.inputs:
+            d["inputs"] = list(self.inputs)
         return d
 
 
@@ -95,26 +98,35 @@ class Summary:
     name: str
     input: tuple[int, int, int]
     layers: list[LayerStats]
+    #: graph specs: every named input (name, shape) and the output nodes (name, shape)
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    outputs: tuple[tuple[str, tuple[int, int, int]], ...] = ()
 
     @property
     def totals(self) -> dict[str, int]:
         c, h, w = self.input
+        first = sum(math.prod(shape) for _, shape in self.inputs) if self.inputs else c * h * w
         return {
             "weights": sum(s.weights for s in self.layers),
             "biases": sum(s.biases for s in self.layers),
             "params": sum(s.params for s in self.layers),
-            "neurons": c * h * w + sum(s.neurons for s in self.layers),
+            "neurons": first + sum(s.neurons for s in self.layers),
             "connections": sum(s.connections for s in self.layers),
             "macs": sum(s.macs for s in self.layers),
         }
 
     @property
     def output(self) -> tuple[int, int, int]:
-        return self.layers[-1].output
+        return self.outputs[0][1] if self.outputs else self.layers[-1].output
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "input": list(self.input), "layers": [s.to_dict() for s in self.layers],
-                "totals": self.totals}
+        d = {"name": self.name, "input": list(self.input), "layers": [s.to_dict() for s in self.layers],
+             "totals": self.totals}
+        if self.inputs:
+            d["inputs"] = {k: list(v) for k, v in self.inputs}
+        if self.outputs:
+            d["outputs"] = {k: list(v) for k, v in self.outputs}
+        return d
 
     def __str__(self) -> str:
         return format_table(self)
@@ -351,6 +363,12 @@ def _reshape(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow
                       description=f"reshape to {c}x{h}x{w}"), out
 
 
+@rule("concat", "add", "multiply")
+def _merge_outside_graph(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    raise SpecError(f"{_where(layer, where)} merges several inputs: give it inputs: [a, b] (a graph spec), "
+                    f"outside a block")
+
+
 @rule("flatten")
 def _flatten(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     out = _dense_flow(flow, flow.size)
@@ -475,9 +493,117 @@ def _residual(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flo
 
 def summarize(spec: ModelSpec) -> Summary:
     """Run the arithmetic over every layer; raises SpecError/GeometryError on a misfit."""
+    if spec.is_graph:
+        return _summarize_graph(spec)
     c, h, w = spec.input
     layers, _ = _run(spec.layers, Flow(c, h, w), "layer ")
     return Summary(spec.name, spec.input, layers)
+
+
+def graph_flows(spec: ModelSpec) -> tuple[dict[str, Flow], set[str], list[tuple[str, ...]]]:
+    """Per node of a graph spec its Flow, which nodes are flat vectors, and each layer's inputs."""
+    return _graph(spec)[1:]
+
+
+def _summarize_graph(spec: ModelSpec) -> Summary:
+    stats, flows, _, _ = _graph(spec)
+    outputs = spec.outputs or (spec.layers[-1].name,)
+    inputs = spec.inputs or (("input", spec.input),)
+    return Summary(spec.name, spec.input, stats, tuple(inputs), tuple((o, flows[o].shape) for o in outputs))
+
+
+def _graph(spec: ModelSpec):
+    """Walk a graph spec in declaration order: each layer reads earlier nodes only, so no cycle can form."""
+    flows: dict[str, Flow] = {}
+    flat: set[str] = set()
+    for name, shape in spec.inputs or (("input", spec.input),):
+        flows[name] = Flow(*shape) if len(shape) == 3 else Flow(shape[0], 1, 1)
+        if len(shape) == 1:
+            flat.add(name)
+    layer_names = [layer.name for layer in spec.layers]
+    clash = sorted(set(flows) & set(layer_names))
+    if clash:
+        raise SpecError(f"spec: {clash[0]!r} names both an input and a layer; names must be unique")
+    used: set[str] = set()
+    prev = next(iter(flows)) if len(flows) == 1 else None
+    all_stats, wiring = [], []
+    for i, layer in enumerate(spec.layers):
+        where = f"layer {i + 1} '{layer.name}' ({layer.type})"
+        srcs = list(layer.inputs) or ([prev] if prev else [])
+        if not srcs:
+            raise SpecError(f"{where}: the network has several inputs ({', '.join(flows)}); say which this layer "
+                            f"reads with inputs: [...]")
+        for src in srcs:
+            if src not in flows:
+                if src in layer_names:
+                    raise SpecError(f"{where} reads '{src}', which comes later: a layer reads only earlier layers "
+                                    f"or the network's inputs, so the graph has no cycles")
+                raise SpecError(f"{where} reads unknown '{src}'{suggest(src, list(flows))}; known: "
+                                f"{', '.join(flows)}")
+        used.update(srcs)
+        if layer.type in MERGE:
+            if len(srcs) < 2:
+                raise SpecError(f"{where}: a merge needs at least two inputs, got {srcs}")
+            st, out = _merge(layer, [(s, flows[s], s in flat) for s in srcs], where)
+            is_flat = all(s in flat for s in srcs)
+        else:
+            if len(srcs) != 1:
+                raise SpecError(f"{where} reads one input, got {len(srcs)} ({', '.join(srcs)}); join them first "
+                                f"with a concat, add or multiply layer")
+            src = srcs[0]
+            if src in flat and layer.type in SPATIAL:
+                raise SpecError(f"{where} needs (C, H, W) maps, but '{src}' is a flat vector of "
+                                f"{flows[src].size:,}; reshape it first or read maps")
+            st, out = RULES[layer.type](layer, flows[src], f"layer {i + 1}")
+            is_flat = (src in flat or layer.type in FLAT) and layer.type not in RESHAPE
+        st.inputs = tuple(srcs)
+        all_stats.append(st)
+        wiring.append(tuple(srcs))
+        flows[layer.name] = out
+        if is_flat:
+            flat.add(layer.name)
+        prev = layer.name
+    outputs = spec.outputs or (spec.layers[-1].name,)
+    for o in outputs:
+        if o not in layer_names:
+            raise SpecError(f"spec: output {o!r} is not a layer{suggest(o, layer_names)}; layers: "
+                            f"{', '.join(layer_names)}")
+    unused = [n for n in flows if n not in used and n not in outputs]
+    if unused:
+        raise SpecError(f"spec: '{unused[0]}' is never used: no layer reads it and it is not an output; connect it "
+                        f"(inputs: [{unused[0]}]) or remove it")
+    return all_stats, flows, flat, wiring
+
+
+def _merge(layer: LayerSpec, parts, where: str) -> tuple[LayerStats, Flow]:
+    """concat / add / multiply of (name, flow, is_flat) parts."""
+    def show(name, f, is_flat):
+        return f"'{name}' is {f.size:,} values (flat)" if is_flat else f"'{name}' is {'x'.join(map(str, f.shape))}"
+
+    flats = [p[2] for p in parts]
+    flows = [p[1] for p in parts]
+    if any(flats) and not all(flats):
+        raise SpecError(f"{where}: cannot merge flat vectors with maps: " + ", ".join(show(*p) for p in parts)
+                        + "; flatten the maps first (a flatten layer) or reshape the vector")
+    rf_h, rf_w = max(f.rf_h for f in flows), max(f.rf_w for f in flows)
+    jump_h, jump_w = max(f.jump_h for f in flows), max(f.jump_w for f in flows)
+    names = " + ".join(p[0] for p in parts)
+    if layer.type == "concat":
+        if all(flats):
+            out = Flow(sum(f.size for f in flows), 1, 1, rf_h, rf_w, jump_h, jump_w)
+        else:
+            if len({(f.h, f.w) for f in flows}) > 1:
+                raise SpecError(f"{where}: concat stacks channels of maps of one size: "
+                                + ", ".join(show(*p) for p in parts))
+            out = Flow(sum(f.c for f in flows), flows[0].h, flows[0].w, rf_h, rf_w, jump_h, jump_w)
+        desc = f"concat {names}"
+    else:
+        sizes = {f.size if flats[0] else f.shape for f in flows}
+        if len(sizes) > 1:
+            raise SpecError(f"{where}: {layer.type} needs inputs of one shape: " + ", ".join(show(*p) for p in parts))
+        out = replace(flows[0], rf_h=rf_h, rf_w=rf_w, jump_h=jump_h, jump_w=jump_w)
+        desc = f"{layer.type} {names}"
+    return LayerStats(layer.name, layer.type, out.shape, receptive_field=_rf(out), description=desc), out
 
 
 def block_input_shapes(layers, in_shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
@@ -495,25 +621,33 @@ def _fmt(n: int) -> str:
 
 
 def format_table(summary: Summary) -> str:
-    head = ("#", "name", "layer", "output", "weights", "biases", "params", "neurons", "connections", "MACs", "RF")
+    graph = bool(summary.inputs)
+    head = ("#", "name", *(("inputs",) if graph else ()), "layer", "output", "weights", "biases", "params",
+            "neurons", "connections", "MACs", "RF")
     rows = []
     for i, s in enumerate(summary.layers, 1):
         rf = s.receptive_field if isinstance(s.receptive_field, int) else "x".join(map(str, s.receptive_field))
-        rows.append((str(i), s.name, s.description, "x".join(map(str, s.output)), _fmt(s.weights), _fmt(s.biases),
+        rows.append((str(i), s.name, *((", ".join(s.inputs),) if graph else ()), s.description,
+                     "x".join(map(str, s.output)), _fmt(s.weights), _fmt(s.biases),
                      _fmt(s.params), _fmt(s.neurons), _fmt(s.connections), _fmt(s.macs), str(rf)))
     t = summary.totals
     c, h, w = summary.input
-    rows.insert(0, ("0", "input", "input", f"{c}x{h}x{w}", "", "", "", _fmt(c * h * w), "", "", "1"))
-    total = ("", "total", "", "", _fmt(t["weights"]), _fmt(t["biases"]), _fmt(t["params"]), _fmt(t["neurons"]),
-             _fmt(t["connections"]), _fmt(t["macs"]), "")
+    for j, (name, shape) in reversed(list(enumerate(summary.inputs or (("input", (c, h, w)),)))):
+        rows.insert(0, ("0" if not graph else f"in{j + 1}", name, *(("",) if graph else ()), "input",
+                        "x".join(map(str, shape)), "", "", "", _fmt(math.prod(shape)), "", "", "1"))
+    total = ("", "total", *(("",) if graph else ()), "", "", _fmt(t["weights"]), _fmt(t["biases"]),
+             _fmt(t["params"]), _fmt(t["neurons"]), _fmt(t["connections"]), _fmt(t["macs"]), "")
     widths = [max(len(r[k]) for r in [head, total, *rows]) for k in range(len(head))]
-    left = {1, 2}
+    left = {1, 2, 3} if graph else {1, 2}
 
     def line(r):
         return "  ".join(r[k].ljust(widths[k]) if k in left else r[k].rjust(widths[k]) for k in range(len(r)))
 
     rule_ = "-" * len(line(head))
-    out = [f"{summary.name}: input {c}x{h}x{w}", rule_, line(head), rule_, *map(line, rows), rule_, line(total)]
+    title = (f"{summary.name}: inputs " + ", ".join(f"{n} {'x'.join(map(str, sh))}" for n, sh in summary.inputs)
+             + "; outputs " + ", ".join(f"{n} {'x'.join(map(str, sh))}" for n, sh in summary.outputs)
+             if graph else f"{summary.name}: input {c}x{h}x{w}")
+    out = [title, rule_, line(head), rule_, *map(line, rows), rule_, line(total)]
     return "\n".join(s.rstrip() for s in out)
 
 

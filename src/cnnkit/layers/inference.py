@@ -28,8 +28,12 @@ def compiled_for_inference(model: nn.Module) -> nn.Module:
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, normalizer: nn.Module, images: torch.Tensor, batch_size: int = 1000,
-                   device: torch.device | str | None = None, compile: bool = False) -> torch.Tensor:
-    """Class scores (N, K) for uint8 images (N, C, H, W), in large batches, in eval mode."""
+                   device: torch.device | str | None = None, compile: bool = False,
+                   extras: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Class scores (N, K) for uint8 images (N, C, H, W), in large batches, in eval mode.
+
+    ``extras``: the other inputs of a multi-input network, (N, F) each, passed beside the images.
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -37,6 +41,8 @@ def predict_logits(model: nn.Module, normalizer: nn.Module, images: torch.Tensor
     out = []
     for i in range(0, images.shape[0], batch_size):
         x = normalizer(images[i:i + batch_size].to(device, non_blocking=True))
+        if extras:
+            x = {model.image_input: x, **{k: v[i:i + batch_size].to(device) for k, v in extras.items()}}
         out.append(run(x).float())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)

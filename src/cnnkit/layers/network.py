@@ -168,10 +168,19 @@ def with_num_classes(spec: ModelSpec, num_classes: int) -> ModelSpec:
     if layer.type == "conv" and args.get("table") is not None:
         raise CnnkitError("cannot resize an output layer that has a connection table")
     layers = list(spec.layers)
-    layers[i] = LayerSpec(layer.type, layer.name, args)
+    layers[i] = replace(layer, args=args)
     classes = spec.classes if spec.classes and len(spec.classes) == num_classes else None
     return replace(spec, layers=tuple(layers), classes=classes)
 
 
-def build_from_spec(spec: ModelSpec) -> CNN:
+def build_from_spec(spec: ModelSpec):
+    """A :class:`CNN` for a chain of layers, a :class:`~cnnkit.layers.graph.GraphNet` for a graph spec."""
+    if spec.is_graph:
+        from cnnkit.layers.graph import GraphNet
+
+        params = summarize(spec).totals["params"]
+        if params > MAX_PARAMS:
+            raise CnnkitError(f"model {spec.name!r} would have {params:,} parameters, more than the {MAX_PARAMS:,} "
+                              f"cnnkit builds; check the layer sizes")
+        return GraphNet(spec)
     return CNN(spec)

@@ -26,7 +26,7 @@ from cnnkit.spec.schema import (
     suggest,
 )
 
-TOP_LEVEL_KEYS = ("name", "input", "layers", "description", "source", "classes")
+TOP_LEVEL_KEYS = ("name", "input", "inputs", "layers", "outputs", "description", "source", "classes")
 MAX_NESTING = 16  # blocks inside blocks; deeper is almost surely a generated mistake
 MAX_LAYERS = 10_000
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -44,6 +44,7 @@ class LayerSpec:
     type: str
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()  # names of earlier layers or network inputs; () = the previous layer
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -57,6 +58,15 @@ class ModelSpec:
     description: str = ""
     source: str = ""
     classes: tuple[str, ...] | None = None
+    #: named network inputs, in order: (name, (C, H, W)) for images, (name, (N,)) for vectors; () = one input
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: names of the layers whose outputs the network returns (its heads); () = the last layer
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def is_graph(self) -> bool:
+        """Named inputs, several outputs or a layer that reads other than its predecessor."""
+        return bool(self.inputs or self.outputs or any(layer.inputs for layer in self.layers))
 
 
 def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
@@ -75,7 +85,14 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
         raise SpecError(f"spec: unknown key {unknown[0]!r}{suggest(unknown[0], TOP_LEVEL_KEYS)}; "
                         f"accepted: {', '.join(TOP_LEVEL_KEYS)}")
     name = str(data.get("name", "model"))
-    shape = parse_input_shape(input_shape if input_shape is not None else data.get("input"))
+    named = _parse_inputs(data.get("inputs"), data.get("input"))
+    if named:
+        images = [s for _, s in named if len(s) == 3]
+        if input_shape is not None:
+            raise SpecError("spec: an input override does not apply to a network with named inputs")
+        shape = images[0] if images else (named[0][1][0], 1, 1)
+    else:
+        shape = parse_input_shape(input_shape if input_shape is not None else data.get("input"))
     raw_layers = data.get("layers")
     if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
         raise SpecError("spec: 'layers' must be a non-empty list of layers")
@@ -88,8 +105,41 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
         if not isinstance(classes, (list, tuple)) or not classes:
             raise SpecError("spec: 'classes' must be a non-empty list of class names")
         classes = tuple(str(c) for c in classes)
+    outputs = data.get("outputs")
+    if outputs is not None:
+        if isinstance(outputs, str):
+            outputs = [outputs]
+        if not isinstance(outputs, (list, tuple)) or not outputs or not all(isinstance(o, str) for o in outputs):
+            raise SpecError("spec: 'outputs' must be a list of layer names, e.g. [digit, size]")
+        outputs = tuple(outputs)
     return ModelSpec(name=name, input=shape, layers=layers, description=str(data.get("description", "")),
-                     source=str(data.get("source", "")), classes=classes)
+                     source=str(data.get("source", "")), classes=classes, inputs=named, outputs=outputs or ())
+
+
+def _parse_inputs(value: Any, single: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``inputs: {image: [1, 28, 28], side: [8]}``: images [C, H, W], vectors [N]."""
+    if value is None:
+        return ()
+    if single is not None:
+        raise SpecError("spec: give either 'input' (one input) or 'inputs' (several, by name), not both")
+    if not isinstance(value, Mapping) or not value:
+        raise SpecError("spec: 'inputs' must map names to shapes, e.g. {image: [1, 28, 28], side: [8]}")
+    out = []
+    for key, shape in value.items():
+        if not isinstance(key, str) or not _NAME_RE.match(key):
+            raise SpecError(f"spec: input name {key!r} must start with a letter and hold only letters, digits, _ "
+                            f"and -")
+        if isinstance(shape, (list, tuple)) and len(shape) == 1:
+            try:
+                out.append((key, (pos_int(shape[0]),)))
+            except FieldError as exc:
+                raise SpecError(f"spec: input {key!r}: {exc}") from None
+            continue
+        try:
+            out.append((key, parse_input_shape(shape)))
+        except SpecError as exc:
+            raise SpecError(f"spec: input {key!r}: {exc}; a vector is [N]") from None
+    return tuple(out)
 
 
 INPUT_FORMS = "[channels, height, width] (C,H,W) for images, e.g. [1, 28, 28] or [3, 32, 32]"
@@ -194,6 +244,9 @@ def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
         if isinstance(item, str):
             item = expand_shorthand(item, is_last_fc=(i == last_fc))
         layer = _parse_layer(item, where)
+        if layer.inputs and prefix != "layer ":
+            raise SpecError(f"{where} ({layer.type}): 'inputs' is for the network's own layers, not for layers "
+                            f"inside a block (a block's layers read the block's input)")
         if layer.name in names:
             raise SpecError(f"{where} ({layer.type}): duplicate layer name {layer.name!r}; names must be unique")
         if not layer.name:
@@ -203,7 +256,7 @@ def _parse_layer_list(items: Any, prefix: str) -> tuple[LayerSpec, ...]:
             while candidate in names:
                 counters[base] += 1
                 candidate = f"{base}{counters[base]}"
-            layer = LayerSpec(layer.type, candidate, layer.args)
+            layer = LayerSpec(layer.type, candidate, layer.args, layer.inputs)
         names.add(layer.name)
         out.append(layer)
     return tuple(out)
@@ -222,8 +275,13 @@ def _parse_layer(item: Any, where: str) -> LayerSpec:
     if name and (not isinstance(name, str) or not _NAME_RE.match(name)):
         raise SpecError(f"{where}: name {name!r} must start with a letter and hold only letters, digits, _ and -")
     args: dict[str, Any] = {}
+    inputs = item.get("inputs", ())
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    if not isinstance(inputs, (list, tuple)) or not all(isinstance(i, str) and i for i in inputs):
+        raise SpecError(f"{where}: 'inputs' must be a layer or input name, or a list of them")
     for key in item:
-        if key in ("type", "name"):
+        if key in ("type", "name", "inputs"):
             continue
         if key not in schema:
             accepted = ", ".join(sorted(schema)) or "no other keys"
@@ -236,7 +294,7 @@ def _parse_layer(item: Any, where: str) -> LayerSpec:
         else:
             args[key] = None if fld.default is None else _check(fld, key, fld.default, where)
     _resolve(ltype, args, where)
-    return LayerSpec(ltype, name or "", args)
+    return LayerSpec(ltype, name or "", args, tuple(inputs))
 
 
 def _check(fld: Field, key: str, value: Any, where: str) -> Any:
@@ -335,6 +393,8 @@ def load_spec_file(path: str | Path) -> dict:
 # ---------------------------------------------------------------- back to data
 def _layer_to_data(layer: LayerSpec) -> dict:
     out: dict[str, Any] = {"type": layer.type, "name": layer.name}
+    if layer.inputs:
+        out["inputs"] = list(layer.inputs)
     for key, value in layer.args.items():
         out[key] = _value_to_data(key, value)
     return out
@@ -356,8 +416,14 @@ def _value_to_data(key: str, value: Any) -> Any:
 
 def spec_to_data(spec: ModelSpec) -> dict:
     """The long-form plain-data version of a spec (JSON/YAML-safe, parses back equal)."""
-    data: dict[str, Any] = {"name": spec.name, "input": list(spec.input),
-                            "layers": [_layer_to_data(layer) for layer in spec.layers]}
+    data: dict[str, Any] = {"name": spec.name}
+    if spec.inputs:
+        data["inputs"] = {k: list(v) for k, v in spec.inputs}
+    else:
+        data["input"] = list(spec.input)
+    data["layers"] = [_layer_to_data(layer) for layer in spec.layers]
+    if spec.outputs:
+        data["outputs"] = list(spec.outputs)
     if spec.description:
         data["description"] = spec.description
     if spec.source:

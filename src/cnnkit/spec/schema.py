@@ -200,7 +200,7 @@ class LayerType:
             object.__setattr__(self, "in_place", self.role in ("elementwise", "activation"))
 
 
-ROLES = ("spatial", "flat", "elementwise", "activation", "block", "shape")
+ROLES = ("spatial", "flat", "elementwise", "activation", "block", "shape", "merge")
 
 _CONV_COMMON = {
     "filters": Field(pos_int, required=True, doc="K, the number of filters"),
@@ -285,6 +285,12 @@ TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("lrn", {"size": Field(pos_int, 5, doc="n, adjacent maps summed over"), "alpha": Field(pos_float, 1e-4),
                       "beta": Field(pos_float, 0.75), "k": Field(number, 2.0)},
               "spatial", aliases=("norm", "local_response_norm"), prefix="norm", in_place=True),
+    # ---- merges (graph specs): several inputs, one output
+    LayerType("concat", {}, "merge", aliases=("concatenate",), in_place=True,
+              doc="stack the inputs' channels (maps of one size) or join vectors"),
+    LayerType("add", {}, "merge", aliases=("sum",), in_place=True, doc="element-wise sum of equal shapes"),
+    LayerType("multiply", {}, "merge", aliases=("mul", "product"), in_place=True,
+              doc="element-wise product of equal shapes"),
     # ---- blocks
     LayerType("inception", {"branches": Field(nested_layers, required=True, doc="list of layer lists")}, "block"),
     LayerType("residual", {"body": Field(nested_layers, required=True),
@@ -302,6 +308,7 @@ ELEMENTWISE = frozenset(n for n, t in TYPES.items() if t.in_place)
 SPATIAL = frozenset(n for n, t in TYPES.items() if t.role in ("spatial", "block"))
 FLAT = frozenset(n for n, t in TYPES.items() if t.role == "flat")
 RESHAPE = frozenset(n for n, t in TYPES.items() if t.role == "shape")
+MERGE = frozenset(n for n, t in TYPES.items() if t.role == "merge")
 MONOTONE = frozenset(n for n, t in TYPES.items() if t.monotone)
 OUTPUT_TYPES = frozenset(n for n, t in TYPES.items() if t.output)
 NAME_PREFIX = {n: t.prefix or n for n, t in TYPES.items()}

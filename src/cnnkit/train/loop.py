@@ -77,6 +77,7 @@ class Trainer:
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling
     stop_requested: bool = False  # set by a signal handler; honoured between steps
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
+    batch_extras: dict | None = None  # the current batch's other inputs (multi-input networks)
 
     def __post_init__(self) -> None:
         for cb in self.callbacks:
@@ -105,6 +106,7 @@ class Trainer:
             idx = order[i:i + b]
             if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
                 idx = idx[self.rank::self.world]
+            self.batch_extras = {k: v[idx] for k, v in data.extras.items()} if data.extras else None
             yield data.images[idx], data.labels[idx]
 
     def train_one_epoch(self, data: ImageData | StreamingData, state: FitState) -> dict:
@@ -134,6 +136,8 @@ class Trainer:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
+            if self.batch_extras:  # a multi-input network: the images and the vectors beside them
+                x = {self.model.image_input: x, **self.batch_extras}
             with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 out = self.forward_module(x)
                 loss = self.task.loss(out, y)
@@ -180,7 +184,8 @@ class Trainer:
                 "images": seen, "images_per_second": round(seen / seconds, 1) if seconds > 0 else None}
 
     def scores_of(self, data: ImageData) -> dict:
-        return self.task.score(self.model, self.normalizer, data.images, data.labels, self.cfg.eval_batch_size)
+        return self.task.score(self.model, self.normalizer, data.images, data.labels, self.cfg.eval_batch_size,
+                               data.extras or None)
 
     def fit(self, train: ImageData, val: ImageData | None, test: ImageData | None, state: FitState) -> FitState:
         self.notify("on_fit_begin", state)

@@ -307,7 +307,7 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
     def fit(d):
         if d is None or isinstance(d, StreamingData):  # streamed images are decoded at the model's size
             return d
-        return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name)
+        return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name, extras=d.extras)
 
     from cnnkit.data.images import background_of
 
@@ -482,6 +482,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
             run.save_model(trainer, "best", state)
         held = val_d if val_d is not None else test_d
         if (held is not None and cfg.task == "classify" and not isinstance(train_d, StreamingData)
+                and hasattr(trainer.model, "features") and not train_d.extras
                 and len(train_d) >= 2 * len(data.classes)):
             from cnnkit.evaluate import familiarity
 
@@ -631,11 +632,12 @@ def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageDa
         summary["final_train_loss"] = state.history[-1]["train_loss"]
     if test is not None and run.cfg.task != "classify":
         scores = trainer.task.score(trainer.model, trainer.normalizer, test.images, test.labels,
-                                    run.cfg.eval_batch_size)
+                                    run.cfg.eval_batch_size, test.extras or None)
         summary.update({f"test_{k}": v for k, v in scores.items()})
         summary["test_n"] = len(test)
     elif test is not None:
-        logits = predict_logits(trainer.model, trainer.normalizer, test.images, run.cfg.eval_batch_size)
+        logits = predict_logits(trainer.model, trainer.normalizer, test.images, run.cfg.eval_batch_size,
+                                extras=test.extras or None)
         m = classification_metrics(logits, test.labels, data.classes)
         summary.update({"test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
                         "test_errors": m["errors"], "test_n": m["n"]})
