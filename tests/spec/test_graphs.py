@@ -125,3 +125,15 @@ def test_a_two_input_network_trains_on_real_digits(tmp_path, mnist):
     assert r.history[-1]["val_top1_error"] < 0.12
     tm = cnnkit.load(str(tmp_path / "two"))
     assert tm.model.input_names == ["image", "side"]
+
+
+def test_summary_draws_a_diagram(tmp_path):
+    from PIL import Image
+
+    from cnnkit.cli.main import main
+
+    assert main(["summary", cnnkit.examples.path("two-input"), "--diagram", str(tmp_path / "net.png")]) == 0
+    assert Image.open(tmp_path / "net.png").size[1] > 300
+    assert main(["summary", "googlenet", "--diagram", str(tmp_path / "g.svg")]) == 0
+    assert (tmp_path / "g.svg").read_text().count("<svg") == 1
+    assert main(["summary", "lenet5", "--diagram", str(tmp_path / "net.txt")]) == 2

@@ -23,6 +23,8 @@ def _configure_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="zoo name (see 'cnnkit models') or a spec file (.yaml/.json)")
     p.add_argument("--input", metavar="C,H,W", help="input volume, overriding the spec's")
     p.add_argument("--num-classes", type=int, help="resize the output layer")
+    p.add_argument("--diagram", metavar="FILE", help="also draw the network (layers, inputs, output volumes) "
+                                                   "to FILE: .svg, .png or .pdf")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -35,6 +37,10 @@ def _run_summary(args: argparse.Namespace) -> int:
         spec = with_num_classes(spec, args.num_classes)
     s = cnnkit.summarize(spec)
     print(json.dumps(s.to_dict()) if args.json else s)
+    if args.diagram:
+        from cnnkit.evaluate.diagram import draw
+
+        print(f"diagram written to {draw(spec, args.diagram)}", file=sys.stderr)
     return 0
 
 
