@@ -194,3 +194,23 @@ def test_import_googlenet_names():
                        sd["inception3a.branch2.1.bn.running_var"])
     assert len(mapped) == len(net.state_dict())
     assert net.features.conv1.bn.eps == 1e-3  # as torchvision's BasicConv2d
+
+
+def test_finetune_with_your_own_head_on_top(tmp_path, data_root):
+    import torch
+
+    from cnnkit.rundir import load
+    from cnnkit.transfer import finetune
+
+    base = tmp_path / "base"
+    cnnkit.train("lenet5", "mnist", out=str(base), epochs=1, limit_train=1000, limit_test=200, quiet=True,
+                 data_dir=str(data_root))
+    s = finetune(str(base), "fashion-mnist", "head:1:0.01", str(tmp_path / "ft"), quiet=True,
+                 head="FC-32,dropout0.5", limit_train=1000, limit_test=300, data_dir=str(data_root))
+    assert s["head"] == ["fc1", "dropout1", "head_out"]
+    tm, old = load(tmp_path / "ft"), load(base)
+    assert [layer.name for layer in tm.model.spec.layers][-3:] == ["fc1", "dropout1", "head_out"]
+    assert sum(p.numel() for p in tm.model.parameters()) == cnnkit.summary(tm.model.spec).totals["params"]
+    for k, v in old.model.features.state_dict().items():  # the frozen base is the pretrained one
+        assert torch.equal(tm.model.features.state_dict()[k], v), k
+    assert s["stages"][0]["trainable_params"] == (400 * 32 + 32) + (32 * 10 + 10)

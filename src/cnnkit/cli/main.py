@@ -456,6 +456,9 @@ def _configure_finetune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="the new dataset to fine-tune on")
     p.add_argument("--stages", default=DEFAULT_STAGES,
                    help=f"comma list of WHAT:EPOCHS:LR, WHAT = head, topN or all (default {DEFAULT_STAGES})")
+    p.add_argument("--head", help="your own layers on top of the base (cut where its classifier begins), e.g. "
+                                  "FC-256,relu,dropout0.5, or a .yaml file; a final FC to the classes follows "
+                                  "(default: only a new output layer)")
     p.add_argument("--out", help="run directory to write (default: runs/RUN-finetuned-DATASET)")
     p.add_argument("--data-dir", help="folder holding the datasets")
     p.add_argument("--batch-size", type=int, help="images per step (default: 128)")
@@ -471,7 +474,8 @@ def _configure_finetune(p: argparse.ArgumentParser) -> None:
 def _run_finetune(args: argparse.Namespace) -> int:
     from cnnkit.transfer import finetune
 
-    s = finetune(args.run, args.dataset, args.stages, args.out, quiet=args.quiet, data_dir=args.data_dir,
+    s = finetune(args.run, args.dataset, args.stages, args.out, quiet=args.quiet, head=args.head,
+                 data_dir=args.data_dir,
                  batch_size=args.batch_size, augment=args.augment, seed=args.seed, limit_train=args.limit_train,
                  limit_test=args.limit_test, device=args.device, strict=args.strict or None)
     for st in s["stages"]:

@@ -184,3 +184,45 @@ def build_from_spec(spec: ModelSpec):
                               f"cnnkit builds; check the layer sizes")
         return GraphNet(spec)
     return CNN(spec)
+
+
+def with_head(spec: ModelSpec, head, num_classes: int) -> tuple[ModelSpec, list[str]]:
+    """The notes' "add your custom network on top": the base cut where its classifier begins, then ``head``.
+
+    ``head``: a comma list of layers in shorthand (``"FC-256,relu,dropout0.5"``), a list of layer
+    items, or a YAML/JSON file holding such a list (or a mapping with ``layers:``).  A final FC to
+    ``num_classes`` follows unless the head already ends in one of that size.  Returns the new spec
+    and the names of its head layers (the ones a ``head`` stage trains).
+    """
+    from pathlib import Path
+
+    from cnnkit.spec import parse_spec, spec_to_data
+
+    items = head
+    if isinstance(head, str):
+        path = Path(head)
+        if path.suffix.lower() in (".yaml", ".yml", ".json"):
+            from cnnkit.spec.parse import load_spec_file
+
+            if not path.exists():
+                raise CnnkitError(f"head file {head!r} does not exist")
+            try:
+                data = load_spec_file(path)
+            except CnnkitError:
+                import yaml
+
+                data = yaml.safe_load(path.read_text())
+            items = data.get("layers") if isinstance(data, dict) else data
+        else:
+            items = [part.strip() for part in head.split(",") if part.strip()]
+    if not isinstance(items, (list, tuple)) or not items:
+        raise CnnkitError("--head needs at least one layer, e.g. FC-256,relu,dropout0.5 or a .yaml file")
+    cut = _split_point(spec.layers)
+    base = spec_to_data(spec)
+    layers = base["layers"][:cut] + list(items)
+    trial = parse_spec({**base, "layers": layers})  # names the head's layers, checks every item
+    last = trial.layers[-1]
+    if not (last.type == "fc" and last.args["units"] == num_classes):
+        layers.append({"type": "fc", "name": "head_out", "units": num_classes})
+    new = parse_spec({**base, "name": f"{spec.name}+head", "layers": layers, "classes": None})
+    return new, [layer.name for layer in new.layers[cut:]]

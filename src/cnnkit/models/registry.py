@@ -93,9 +93,31 @@ def resolve_spec(model: Any, input_shape: Any = None) -> ModelSpec:
         if is_registered(model):
             return get_entry(model).spec(input_shape)
         path = Path(model)
+        if path.suffix.lower() == ".safetensors" or (path.is_dir() and (path / "spec.json").exists()):
+            return parse_spec(_trained_spec(path), input_shape)
         if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
             if not path.exists():
                 raise CnnkitError(f"spec file {model!r} does not exist")
             return parse_spec(load_spec_file(path), input_shape)
         get_entry(model)  # raises the unknown-model message
     raise CnnkitError(f"a model must be a zoo name, a spec file path or spec data, got {type(model).__name__}")
+
+
+def _trained_spec(path: Path) -> dict:
+    """The spec a run directory or a cnnkit weights file holds (the architecture, not the weights)."""
+    import json
+
+    if path.is_dir():
+        return load_spec_file(path / "spec.json")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as f:
+            meta = json.loads((f.metadata() or {}).get("cnnkit", "{}"))
+    except FileNotFoundError:
+        raise CnnkitError(f"{path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable header
+        raise CnnkitError(f"{path} is not a readable cnnkit weights file: {exc}") from None
+    if "spec" not in meta:
+        raise CnnkitError(f"{path} holds no cnnkit spec (was it written by cnnkit?)")
+    return meta["spec"]

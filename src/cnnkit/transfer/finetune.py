@@ -76,23 +76,27 @@ def freeze_except(model: CNN, trainable: set[str]) -> None:
     model.frozen = frozenset(n for n in names if n not in trainable)
 
 
-def trainable_for(model: CNN, stage: Stage) -> set[str]:
+def trainable_for(model: CNN, stage: Stage, head_names: list[str] | None = None) -> set[str]:
     layers = parametric_layers(model)
-    head, base = layers[-1], layers[:-1]
+    heads = [n for n in layers if n in head_names] if head_names else layers[-1:]
+    head, base = set(heads), [n for n in layers if n not in heads]
     if stage.what == "all":
         return set(layers)
     if stage.what == "head":
-        return {head}
+        return head
     if stage.top > len(base):
         raise CnnkitError(f"stage {stage.what}: the base has only {len(base)} layers with weights")
-    return {head, *base[len(base) - stage.top:]}
+    return {*head, *base[len(base) - stage.top:]}
 
 
 def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str | Path | None = None, *,
-             quiet: bool = False, **options) -> dict:
+             quiet: bool = False, head=None, **options) -> dict:
     """Fine-tune a trained run on ``dataset`` (a name, or an in-memory Dataset) through ``stages``.
 
-    Writes a run directory and returns its summary.
+    ``head``: your own layers on top of the base, which is cut where its
+    classifier begins (see :func:`cnnkit.layers.network.with_head`); the
+    ``head`` stage then trains all of them.  Writes a run directory and
+    returns its summary.
     """
     from cnnkit.data import Dataset
     from cnnkit.train.run import EpochPrinter, RunLock, make_trainer, pick_device, prepare_data
@@ -107,7 +111,21 @@ def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str 
     device = pick_device(cfg.device)
     data = prepare_data(cfg, tm.input_shape, given)
     model = tm.model
-    model.reset_classifier(len(data.classes))
+    head_names = None
+    if head:
+        from cnnkit.layers import build_from_spec
+        from cnnkit.layers.network import with_head
+
+        spec, head_names = with_head(model.spec, head, len(data.classes))
+        new = build_from_spec(spec)
+        old = model.features.state_dict()
+        missing = [k for k in old if k not in new.features.state_dict()]
+        if missing:
+            raise CnnkitError(f"--head: the base's {missing[0]!r} has no place in the new network")
+        new.features.load_state_dict(old, strict=False)
+        model = new
+    else:
+        model.reset_classifier(len(data.classes))
     out = Path(out or f"runs/{Path(run).name}-finetuned-{dataset.replace('folder:', '').replace('/', '_')}")
     if (out / "model.safetensors").exists():
         raise CnnkitError(f"{out} already holds a run; choose another --out")
@@ -116,7 +134,7 @@ def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str 
     test = data.test.to(device) if data.test is not None else None
     with RunLock(out):
         for k, stage in enumerate(stages, 1):
-            freeze_except(model, trainable_for(model, stage))
+            freeze_except(model, trainable_for(model, stage, head_names))
             stage_cfg = replace(cfg, epochs=stage.epochs, lr=stage.lr, seed=cfg.seed + k - 1)
             callbacks = [] if quiet else [EpochPrinter(stage.epochs)]
             trainer = make_trainer(stage_cfg, model.spec, data.train, device, callbacks, model=model,
@@ -143,7 +161,8 @@ def finetune(run, dataset, stages: str | list[Stage] = DEFAULT_STAGES, out: str 
                 "source_shape": list(data.source_shape), "finetuned_from": str(run), "versions": versions()}
         save_weights(out / "model.safetensors", model_tensors(model, tm.normalizer), meta)
         write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
-        summary = {"run": str(out), "from": str(run), "dataset": data.name, "stages": results}
+        summary = {"run": str(out), "from": str(run), "dataset": data.name, "stages": results,
+                   "head": head_names}
         if results and "test_top1_error" in results[-1]:
             summary.update({k: results[-1][k] for k in ("test_top1_error", "test_top5_error", "test_errors")})
             summary["test_n"] = len(test)
