@@ -137,3 +137,21 @@ def test_summary_draws_a_diagram(tmp_path):
     assert main(["summary", "googlenet", "--diagram", str(tmp_path / "g.svg")]) == 0
     assert (tmp_path / "g.svg").read_text().count("<svg") == 1
     assert main(["summary", "lenet5", "--diagram", str(tmp_path / "net.txt")]) == 2
+
+
+def test_a_two_head_network_trains_each_head_on_its_task(tmp_path, mnist):
+    from cnnkit.data import Dataset
+
+    def part(split, n):
+        x = mnist[split].images[:n, 0].numpy()
+        ink = (x.astype(np.float64).mean(axis=(1, 2)) / 255 * 10).astype(np.float32)  # a real value per image
+        return cnnkit.data.from_arrays(x, {"digit": mnist[split].labels[:n].numpy(), "size": ink})
+
+    data = Dataset("digits-and-ink", {"train": part("train", 4000), "test": part("test", 1000)},
+                   [str(i) for i in range(10)])
+    r = cnnkit.train(cnnkit.examples.path("two-head"), data=data, optimizer="adam", lr=0.002, epochs=6, batch_size=64,
+                     out=str(tmp_path / "heads"), quiet=True)
+    s = r.summary
+    assert s["task"] == "heads" and s["test_digit_top1_error"] < 0.1 and s["test_size_r2"] > 0.8, s
+    assert {"train_digit_top1_error", "train_size_mse"} <= set(r.history[-1])
+    assert cnnkit.load(str(tmp_path / "heads")).model.spec.head_tasks[1] == ("size", "regress", 0.5)

@@ -30,6 +30,9 @@ class ImageData:
     notes: list[str] = field(default_factory=list)
     #: further inputs of a multi-input network, by name: float (N, F) vectors beside the images
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: a several-head network's targets, by head (``labels`` holds the first head's), and each head's names
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    target_classes: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key, value in self.extras.items():
@@ -60,7 +63,8 @@ class ImageData:
     def subset(self, index) -> ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         return replace(self, images=self.images[index], labels=self.labels[index],
-                       extras={k: v[index] for k, v in self.extras.items()})
+                       extras={k: v[index] for k, v in self.extras.items()},
+                       targets={k: v[index] for k, v in self.targets.items()})
 
     def select_classes(self, keep: list[int], per_class: int = 0, seed: int = 0) -> ImageData:
         """Only the classes ``keep`` (relabelled 0..k-1), optionally ``per_class`` seeded samples of each."""
@@ -79,7 +83,8 @@ class ImageData:
 
     def to(self, device) -> ImageData:
         return replace(self, images=self.images.to(device), labels=self.labels.to(device),
-                       extras={k: v.to(device) for k, v in self.extras.items()})
+                       extras={k: v.to(device) for k, v in self.extras.items()},
+                       targets={k: v.to(device) for k, v in self.targets.items()})
 
     def channel_stats(self, chunk: int = 8192) -> tuple[list[float], list[float]]:
         """Per-channel mean and standard deviation of the pixels, scaled to [0, 1]."""
@@ -107,6 +112,8 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
     values are never silently read as thousands of classes: they need
     ``regression=True``.
     """
+    if isinstance(y, dict):  # several heads: one target array per head
+        return _from_head_targets(x, y, name)
     if isinstance(x, dict):  # several inputs: the one with images, and vectors beside it
         return _from_named_arrays(x, y, classes, name, regression)
     x = np.asarray(x)
@@ -214,6 +221,19 @@ def resize_uint8(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = x[:, :, top:top + ch, left:left + cw].float()
     x = F.interpolate(x, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else x
+
+
+def _from_head_targets(x, y: dict, name: str) -> ImageData:
+    """``{"digit": classes, "size": values}``: float arrays are regression targets, integers or strings classes."""
+    if not y:
+        raise CnnkitError("give at least one head's targets")
+    parts = {}
+    for head, target in y.items():
+        arr = np.asarray(target)
+        parts[str(head)] = from_arrays(x, arr, name=name, regression=True if arr.dtype.kind == "f" else None)
+    first = next(iter(parts.values()))
+    return replace(first, targets={h: d.labels for h, d in parts.items()},
+                   target_classes={h: list(d.classes) for h, d in parts.items()})
 
 
 def _from_named_arrays(x: dict, y, classes, name: str, regression) -> ImageData:

@@ -23,6 +23,11 @@ def evaluate(run, dataset: str | None = None, split: str = "test", data_dir=None
     tm = _trained(run).to(device)
     ds, images, labels = load_split(tm, dataset, split, data_dir)
     task = tm.meta.get("task", "classify")
+    if task == "heads":
+        from cnnkit.errors import CnnkitError
+
+        raise CnnkitError("a several-head run is scored when it trains (summary.json: test_<head>_<metric>); "
+                          "evaluate on a named data set needs a one-head run")
     if task != "classify":  # regress, reconstruct, rotation: the task's own metrics
         from cnnkit.evaluate.tasks import make_task
 

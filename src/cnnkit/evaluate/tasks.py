@@ -92,7 +92,9 @@ class Classify(Task):
         return {"train_top1_error": 1 - stat / seen}
 
     def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
-        logits = predict_logits(model, normalizer, images, batch_size, extras=extras)
+        return self.score_outputs(predict_logits(model, normalizer, images, batch_size, extras=extras), labels)
+
+    def score_outputs(self, logits, labels):
         errs = topk_errors(logits, labels)
         return {"top1_error": errs[1] / len(labels), "top5_error": errs[5] / len(labels), "errors": errs[1]}
 
@@ -184,7 +186,10 @@ class Regress(Task):
         return {"train_mse": stat / seen}
 
     def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
-        pred = self.values(predict_logits(model, normalizer, images, batch_size, extras=extras)).double().cpu()
+        return self.score_outputs(predict_logits(model, normalizer, images, batch_size, extras=extras), labels)
+
+    def score_outputs(self, out, labels):
+        pred = self.values(out).double().cpu()
         y = labels.reshape(len(labels), -1).double().cpu()
         err = pred - y
         ss_res = err.square().sum(0)
@@ -253,6 +258,71 @@ def parse_denoise(text: str) -> tuple[str, float]:
     if not 0 < amount < (10 if kind == "gaussian" else 1):
         raise CnnkitError(f"--denoise {text!r}: the amount is out of range")
     return kind, amount
+
+
+class MultiHead(Task):
+    """Several heads, each with its own task and loss weight: the loss is the weighted sum of theirs."""
+
+    name = "heads"
+
+    def __init__(self, heads: dict[str, tuple[Task, float]]):
+        self.heads = heads
+        first = next(iter(heads))
+        self.headline = f"{first}_{heads[first][0].headline}"
+
+    def _part(self, data, head):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(labels=data.targets[head], classes=data.target_classes[head])
+
+    def fit_targets(self, data) -> None:
+        for head, (task, _) in self.heads.items():
+            task.fit_targets(self._part(data, head))
+
+    def state(self) -> dict:
+        return {head: task.state() for head, (task, _) in self.heads.items()}
+
+    def load_state(self, state):
+        for head, (task, _) in self.heads.items():
+            task.load_state((state or {}).get(head))
+        return self
+
+    def output_units(self, data):
+        if not data.targets:
+            raise CnnkitError(f"a network with heads {', '.join(self.heads)} needs targets for each: "
+                              f"from_arrays(X, {{{', '.join(repr(h) + ': ...' for h in self.heads)}}})")
+        missing = [h for h in self.heads if h not in data.targets]
+        if missing:
+            raise CnnkitError(f"no targets for head(s) {', '.join(missing)}; the data has {', '.join(data.targets)}")
+        return {head: task.output_units(self._part(data, head)) for head, (task, _) in self.heads.items()}
+
+    def run_classes(self, data):
+        return list(self.heads)
+
+    def loss(self, out, target):
+        return sum(w * task.loss(out[h], target[h]) for h, (task, w) in self.heads.items())
+
+    def step_stat(self, out, target):
+        return torch.stack([task.step_stat(out[h], target[h]).double() for h, (task, _) in self.heads.items()])
+
+    def train_row(self, stat, seen):
+        row = {}
+        for value, (h, (task, _)) in zip(stat, self.heads.items()):
+            row.update({f"train_{h}_{k[len('train_'):]}": v for k, v in task.train_row(value, seen).items()})
+        return row
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
+        outs = predict_logits(model, normalizer, images, batch_size, extras=extras)
+        scores = {}
+        for h, (task, _) in self.heads.items():
+            scores.update({f"{h}_{k}": v for k, v in task.score_outputs(outs[h], labels[h]).items()
+                           if k != "errors"})
+        return scores
+
+
+def heads_task(head_tasks) -> MultiHead:
+    """The task of a several-head spec: ``((name, task, weight), ...)``."""
+    return MultiHead({name: (make_task(task), weight) for name, task, weight in head_tasks})
 
 
 def make_task(name: str, loss: str = "auto", label_smoothing: float = 0.0, denoise: str = "") -> Task:

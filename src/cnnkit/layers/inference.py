@@ -43,6 +43,8 @@ def predict_logits(model: nn.Module, normalizer: nn.Module, images: torch.Tensor
         x = normalizer(images[i:i + batch_size].to(device, non_blocking=True))
         if extras:
             x = {model.image_input: x, **{k: v[i:i + batch_size].to(device) for k, v in extras.items()}}
-        out.append(run(x).float())
+        out.append(run(x))
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, 0)
+    if out and isinstance(out[0], dict):  # a several-head network: {head: (N, D)}
+        return {k: torch.cat([o[k].float() for o in out]) for k in out[0]}
+    return torch.cat([o.float() for o in out]) if out else torch.zeros(0, 0)

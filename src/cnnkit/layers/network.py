@@ -173,6 +173,22 @@ def with_num_classes(spec: ModelSpec, num_classes: int) -> ModelSpec:
     return replace(spec, layers=tuple(layers), classes=classes)
 
 
+def with_units(spec: ModelSpec, layer_name: str, units: int) -> ModelSpec:
+    """The same spec with layer ``layer_name`` (an fc, rbf or conv head) resized to ``units`` outputs."""
+    for i, layer in enumerate(spec.layers):
+        if layer.name == layer_name:
+            if layer.type not in OUTPUT_TYPES:
+                raise CnnkitError(f"head {layer_name!r} is a {layer.type} layer; a head that is sized to its targets "
+                                  f"must be one of {', '.join(sorted(OUTPUT_TYPES))}")
+            key = "filters" if layer.type == "conv" else "units"
+            if layer.args[key] == units:
+                return spec
+            layers = list(spec.layers)
+            layers[i] = replace(layer, args={**layer.args, key: units})
+            return replace(spec, layers=tuple(layers))
+    raise CnnkitError(f"no layer {layer_name!r} in {spec.name}")
+
+
 def build_from_spec(spec: ModelSpec):
     """A :class:`CNN` for a chain of layers, a :class:`~cnnkit.layers.graph.GraphNet` for a graph spec."""
     if spec.is_graph:

@@ -62,6 +62,8 @@ class ModelSpec:
     inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
     #: names of the layers whose outputs the network returns (its heads); () = the last layer
     outputs: tuple[str, ...] = ()
+    #: per head: (name, task, loss weight), when the spec says (``outputs: [{layer, task, weight}]``)
+    head_tasks: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def is_graph(self) -> bool:
@@ -105,15 +107,46 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
         if not isinstance(classes, (list, tuple)) or not classes:
             raise SpecError("spec: 'classes' must be a non-empty list of class names")
         classes = tuple(str(c) for c in classes)
-    outputs = data.get("outputs")
-    if outputs is not None:
-        if isinstance(outputs, str):
-            outputs = [outputs]
-        if not isinstance(outputs, (list, tuple)) or not outputs or not all(isinstance(o, str) for o in outputs):
-            raise SpecError("spec: 'outputs' must be a list of layer names, e.g. [digit, size]")
-        outputs = tuple(outputs)
+    outputs, heads = _parse_outputs(data.get("outputs"))
     return ModelSpec(name=name, input=shape, layers=layers, description=str(data.get("description", "")),
-                     source=str(data.get("source", "")), classes=classes, inputs=named, outputs=outputs or ())
+                     source=str(data.get("source", "")), classes=classes, inputs=named, outputs=outputs,
+                     head_tasks=heads)
+
+
+HEAD_TASKS = ("classify", "regress")
+
+
+def _parse_outputs(value: Any) -> tuple[tuple[str, ...], tuple[tuple[str, str, float], ...]]:
+    """``outputs: [digit, size]`` or ``[{layer: digit, task: classify}, {layer: size, task: regress, weight: 0.5}]``."""
+    if value is None:
+        return (), ()
+    if isinstance(value, (str, Mapping)):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SpecError("spec: 'outputs' must be a list of layer names, e.g. [digit, size]")
+    names, heads = [], []
+    for item in value:
+        if isinstance(item, str):
+            names.append(item)
+            heads.append((item, "classify", 1.0))
+            continue
+        if not isinstance(item, Mapping) or "layer" not in item:
+            raise SpecError(f"spec: each output is a layer name or {{layer: NAME, task: classify|regress, "
+                            f"weight: W}}, got {item!r}")
+        unknown = [k for k in item if k not in ("layer", "task", "weight")]
+        if unknown:
+            raise SpecError(f"spec: output {item.get('layer')!r}: unknown key {unknown[0]!r}; accepted: layer, "
+                            f"task, weight")
+        task = str(item.get("task", "classify"))
+        if task not in HEAD_TASKS:
+            raise SpecError(f"spec: output {item['layer']!r}: task must be {' or '.join(HEAD_TASKS)}, got {task!r}")
+        weight = item.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise SpecError(f"spec: output {item['layer']!r}: weight must be a positive number, got {weight!r}")
+        names.append(str(item["layer"]))
+        heads.append((str(item["layer"]), task, float(weight)))
+    explicit = any(isinstance(item, Mapping) for item in value)
+    return tuple(names), tuple(heads) if explicit else ()
 
 
 def _parse_inputs(value: Any, single: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -422,7 +455,9 @@ def spec_to_data(spec: ModelSpec) -> dict:
     else:
         data["input"] = list(spec.input)
     data["layers"] = [_layer_to_data(layer) for layer in spec.layers]
-    if spec.outputs:
+    if spec.head_tasks:
+        data["outputs"] = [{"layer": n, "task": t, "weight": w} for n, t, w in spec.head_tasks]
+    elif spec.outputs:
         data["outputs"] = list(spec.outputs)
     if spec.description:
         data["description"] = spec.description

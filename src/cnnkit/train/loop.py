@@ -107,7 +107,10 @@ class Trainer:
             if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
                 idx = idx[self.rank::self.world]
             self.batch_extras = {k: v[idx] for k, v in data.extras.items()} if data.extras else None
-            yield data.images[idx], data.labels[idx]
+            if data.targets:  # a several-head network: one target per head
+                yield data.images[idx], {k: v[idx] for k, v in data.targets.items()}
+            else:
+                yield data.images[idx], data.labels[idx]
 
     def train_one_epoch(self, data: ImageData | StreamingData, state: FitState) -> dict:
         cfg = self.cfg
@@ -123,7 +126,7 @@ class Trainer:
         if not isinstance(data, StreamingData):
             order = order.to(data.images.device)
         total_loss = torch.tensor(partial["loss_sum"] if partial else 0.0, device=dev)
-        stat = torch.tensor(partial["correct"] if partial else 0, device=dev, dtype=torch.float64)
+        stat = torch.tensor(partial["correct"] if partial else 0.0, device=dev, dtype=torch.float64)
         seen = partial.get("seen", 0) if partial else 0
         first = partial["batch"] if partial else 0
         self.notify("on_epoch_begin", state, batches)
@@ -154,13 +157,13 @@ class Trainer:
                 loss.backward()
                 self.optimizer.step()
             state.step += 1
-            seen += len(y)
+            seen += len(images)
             with torch.no_grad():
-                total_loss += loss.detach() * len(y)
-                stat += self.task.step_stat(out, y)
-            self.notify("on_batch_end", state, i, loss, len(y))
+                total_loss += loss.detach() * len(images)
+                stat = stat + self.task.step_stat(out, y)  # a scalar, or one per head
+            self.notify("on_batch_end", state, i, loss, len(images))
             if self.stop_requested and i + 1 < batches:
-                state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": float(stat),
+                state.partial = {"batch": i + 1, "loss_sum": float(total_loss), "correct": stat.tolist(),
                                  "seen": seen, "seconds": time.perf_counter() - start,
                                  "data_gen": self.epoch_data_state}
                 raise Interrupted()
@@ -180,12 +183,12 @@ class Trainer:
                               f"step {state.step}; try a lower learning rate than {cfg.lr:g} (the last checkpoint "
                               f"is kept)")
         return {"epoch": state.epoch + 1, "seconds": round(seconds, 4), "train_loss": train_loss,
-                **self.task.train_row(float(stat), seen), "lr": self.schedule.lr_at(max(0, state.step - 1)),
+                **self.task.train_row(stat.tolist(), seen), "lr": self.schedule.lr_at(max(0, state.step - 1)),
                 "images": seen, "images_per_second": round(seen / seconds, 1) if seconds > 0 else None}
 
     def scores_of(self, data: ImageData) -> dict:
-        return self.task.score(self.model, self.normalizer, data.images, data.labels, self.cfg.eval_batch_size,
-                               data.extras or None)
+        return self.task.score(self.model, self.normalizer, data.images, data.targets or data.labels,
+                               self.cfg.eval_batch_size, data.extras or None)
 
     def fit(self, train: ImageData, val: ImageData | None, test: ImageData | None, state: FitState) -> FitState:
         self.notify("on_fit_begin", state)

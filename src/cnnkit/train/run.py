@@ -113,8 +113,8 @@ class EpochPrinter(Callback):
                 if not key.startswith(part + "_") or key == "train_loss" or "top5" in key:
                     continue
                 what = key[len(part) + 1:]
-                shown = f"{100 * value:.2f}%" if what == "top1_error" else f"{value:.4f}"
-                parts.append(f"{part} {'err' if what == 'top1_error' else what} {shown}")
+                shown = f"{100 * value:.2f}%" if what.endswith("top1_error") else f"{value:.4f}"
+                parts.append(f"{part} {what.replace('top1_error', 'err')} {shown}")
         parts += [f"lr {row['lr']:.4g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
         print("  ".join(parts), file=self.stream, flush=True)
 
@@ -152,7 +152,7 @@ class RunContext:
 
     def meta(self, t: Trainer, state: FitState) -> dict:
         return {"spec": spec_to_data(t.model.spec), "classes": self.classes, "dataset": self.dataset,
-                "task": self.cfg.task, "task_state": t.task.state(), **self.appearance,
+                "task": t.task.name, "task_state": t.task.state(), **self.appearance,
                 "normalizer": t.normalizer.describe(), "source_shape": list(self.source_shape),
                 "fit": fit_method(self.source_shape, t.model.input_shape), "epoch": state.epoch,
                 "versions": versions()}
@@ -307,7 +307,8 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
     def fit(d):
         if d is None or isinstance(d, StreamingData):  # streamed images are decoded at the model's size
             return d
-        return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name, extras=d.extras)
+        return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name, extras=d.extras,
+                         targets=d.targets, target_classes=d.target_classes)
 
     from cnnkit.data.images import background_of
 
@@ -428,7 +429,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
 
     parse_tta(cfg.tta)
     data = prepare_data(cfg, spec.input, given)
-    task = make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)
+    task = task_for(cfg, spec)
     spec = fit_spec_to_task(spec, task, data)
     run = RunContext(out, cfg, task.run_classes(data), data.name, data.source_shape, data.appearance)
     cbs: list[Callback] = ([RunWriter(run)] if world.main else []) + \
@@ -496,11 +497,25 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     return RunResult(out, summary, state.history)
 
 
+def task_for(cfg: TrainConfig, spec):
+    """The config's task, or for a several-head spec the heads' own tasks and loss weights."""
+    if len(spec.outputs) > 1 or spec.head_tasks:
+        from cnnkit.evaluate.tasks import heads_task
+
+        return heads_task(spec.head_tasks or tuple((o, "classify", 1.0) for o in spec.outputs))
+    return make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)
+
+
 def fit_spec_to_task(spec, task, data: PreparedData):
     """The output layer sized for the task (classes, 4 rotations, T targets); a reconstruction must match its input."""
     from cnnkit.inspect import summarize
+    from cnnkit.layers.network import with_units
 
     units = task.output_units(data.train)
+    if isinstance(units, dict):  # one size per head
+        for head, n in units.items():
+            spec = with_units(spec, head, n)
+        return spec
     if units is not None:
         return with_num_classes(spec, units)
     c, h, w = spec.input
@@ -561,7 +576,7 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
             for cb in callbacks:
                 cb.on_message("compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
         native.library()
-    task = make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)
+    task = task_for(cfg, spec)
     task.fit_targets(sample)
     return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, task, augmenter,
                    data_gen, aug_gen, callbacks,
@@ -630,8 +645,8 @@ def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageDa
                "best_val_top1_error": state.best_val_error, "run": str(run.path)}
     if state.history:
         summary["final_train_loss"] = state.history[-1]["train_loss"]
-    if test is not None and run.cfg.task != "classify":
-        scores = trainer.task.score(trainer.model, trainer.normalizer, test.images, test.labels,
+    if test is not None and trainer.task.name != "classify":
+        scores = trainer.task.score(trainer.model, trainer.normalizer, test.images, test.targets or test.labels,
                                     run.cfg.eval_batch_size, test.extras or None)
         summary.update({f"test_{k}": v for k, v in scores.items()})
         summary["test_n"] = len(test)
@@ -650,7 +665,7 @@ def _summarize(run: RunContext, trainer: Trainer, state: FitState, test: ImageDa
             errs = topk_errors(probs, test.labels)
             summary.update({"tta": run.cfg.tta, "test_top1_error_tta": errs[1] / len(test),
                             "test_top5_error_tta": errs[5] / len(test)})
-    summary["task"] = run.cfg.task
+    summary["task"] = trainer.task.name
     return summary
 
 
