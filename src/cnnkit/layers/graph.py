@@ -17,26 +17,6 @@ from cnnkit.errors import CnnkitError
 from cnnkit.inspect.summary import graph_flows
 from cnnkit.layers.build import build_layer
 from cnnkit.spec import ModelSpec
-from cnnkit.spec.schema import MERGE
-
-
-class Merge(nn.Module):
-    """concat (channels of maps, or vectors end to end), add or multiply."""
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.kind = kind
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.kind == "concat":
-            return torch.cat(xs if xs[0].dim() == 4 else [x.flatten(1) for x in xs], dim=1)
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x if self.kind == "add" else out * x
-        return out
-
-    def extra_repr(self) -> str:
-        return self.kind
 
 
 class GraphNet(nn.Module):
@@ -55,11 +35,8 @@ class GraphNet(nn.Module):
         self.outputs = list(spec.outputs or (spec.layers[-1].name,))
         self.nodes = nn.ModuleDict()
         for layer, srcs in zip(spec.layers, wiring):
-            if layer.type in MERGE:
-                self.nodes[layer.name] = Merge(layer.type)
-            else:
-                src = srcs[0]
-                self.nodes[layer.name] = build_layer(layer, flows[src].shape, flat=src in flat)
+            src = srcs[0]
+            self.nodes[layer.name] = build_layer(layer, flows[src].shape, flat=src in flat)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -206,6 +206,25 @@ class Reshape(nn.Module):
         return "x".join(map(str, self.shape))
 
 
+class Merge(nn.Module):
+    """concat (channels of maps, or vectors end to end), add or multiply."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.kind == "concat":
+            return torch.cat(xs if xs[0].dim() == 4 else [x.flatten(1) for x in xs], dim=1)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x if self.kind == "add" else out * x
+        return out
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
 class ZeroPadShortcut(nn.Module):
     """ResNet option A: subsample by ``stride`` and zero-pad the new channels."""
 
