@@ -73,3 +73,18 @@ def test_features_pipeline(tmp_path, digits, data_root):
     pipe = make_pipeline(CNNFeatures(str(run)), LinearSVC(dual="auto")).fit(x[:1000], y[:1000])
     assert pipe.score(xt, yt) > 0.85
     assert CNNFeatures(str(run)).fit(x[:5]).transform(x[:5]).shape == (5, 84)  # lenet5's fc2
+
+
+def test_partial_fit_continues_one_schedule_across_calls(digits):
+    x, y, _, _ = digits
+    clf = CNNClassifier(epochs=3, schedule="onecycle", lr=0.05, batch_size=100)
+    lrs = []
+    for _ in range(3):
+        clf.partial_fit(x[:500], y[:500], classes=np.unique(y))
+        lrs.append(clf._trainer.schedule.lr_at(clf.fit_state_.step - 1))
+    assert clf.fit_state_.epoch == 3 and clf.fit_state_.step == 15
+    assert lrs[0] > lrs[1] > lrs[2]  # one one-cycle over the three calls, not three warm-ups
+    again = pickle.loads(pickle.dumps(clf))
+    assert again.fit_state_.step == 15
+    with pytest.warns(UserWarning, match="schedule planned for 3 epochs has ended"):
+        again.partial_fit(x[:500], y[:500])

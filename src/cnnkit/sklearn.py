@@ -127,7 +127,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         return self._fit(X, y, None)
 
-    def _fit(self, X, y, epochs: int | None, classes=None):
+    def _fit(self, X, y, epochs: int | None, classes=None, one_epoch: bool = False):
         from cnnkit.train.run import EpochPrinter, make_trainer, pick_device
 
         X, y = validate_data(self, X, y, allow_nd=True, dtype=None, ensure_min_samples=1)
@@ -145,36 +145,52 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         device = pick_device(cfg.device)
         callbacks = [EpochPrinter(cfg.epochs)] if self.verbose else []
         trainer = make_trainer(cfg, spec, data, device, callbacks)
-        trainer.fit(data.to(device), None, None, FitState())
+        if one_epoch:  # partial_fit: the first epoch of the whole schedule, which later calls continue
+            self.fit_state_ = FitState()
+            trainer.train_one_epoch(data.to(device), self.fit_state_)
+            self.fit_state_.epoch += 1
+        else:
+            trainer.fit(data.to(device), None, None, FitState())
         self.network_, self.normalizer_ = trainer.model.eval(), trainer.normalizer
         self._trainer = trainer
         return self
 
     def partial_fit(self, X, y, classes=None):
-        """One more epoch on (X, y); the first call needs ``classes`` unless y holds them all."""
+        """One more epoch on (X, y); the first call needs ``classes`` unless y holds them all.
+
+        The learning-rate schedule is the one ``fit`` would follow over the
+        config's ``epochs``: each call takes the next epoch of it (the step
+        count is kept across calls, and across pickling), so a one-cycle
+        schedule warms up once, not at every call.
+        """
         if not hasattr(self, "network_"):
-            return self._fit(X, y, 1, classes)
+            return self._fit(X, y, None, classes, one_epoch=True)
         X, y = validate_data(self, X, y, allow_nd=True, dtype=None, reset=False)
         check_classification_targets(y)
         unseen = set(np.unique(y)) - set(self.classes_.tolist())
         if unseen:
             raise ValueError(f"partial_fit got labels {sorted(unseen)} not among classes_ {self.classes_.tolist()}")
+        data = ImageData(self._images(X), torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long),
+                         [str(c) for c in self.classes_], "arrays")
         trainer = getattr(self, "_trainer", None)
-        if trainer is None:  # after unpickling: continue with a fresh optimizer on the same weights
+        if trainer is None:  # after unpickling: the same weights and schedule position, a fresh optimizer
             from cnnkit.train.run import make_trainer, pick_device
 
-            data0 = ImageData(self._images(X), torch.as_tensor(np.searchsorted(self.classes_, y)),
-                              [str(c) for c in self.classes_])
-            cfg = self._config(1)
-            trainer = make_trainer(cfg, self.network_.spec, data0, pick_device(cfg.device),
-                                   model=self.network_, normalizer=self.normalizer_)
+            cfg = self._config()
+            trainer = make_trainer(cfg, self.network_.spec, data, pick_device(cfg.device), model=self.network_,
+                                   normalizer=self.normalizer_)
             self._trainer = trainer
-        data = ImageData(self._images(X),
-                         torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long),
-                         [str(c) for c in self.classes_], "arrays")
+        state = getattr(self, "fit_state_", None) or FitState()
+        if state.epoch >= trainer.cfg.epochs and trainer.cfg.schedule in ("onecycle", "cosine"):
+            import warnings
+
+            warnings.warn(f"partial_fit: the {trainer.cfg.schedule} schedule planned for {trainer.cfg.epochs} epochs "
+                          f"has ended, so the learning rate is now {trainer.schedule.lr_at(state.step):g}; pass "
+                          f"epochs= for a longer schedule", stacklevel=2)
         device = next(self.network_.parameters()).device
-        trainer.cfg.epochs = 1
-        trainer.train_one_epoch(data.to(device), FitState())
+        trainer.train_one_epoch(data.to(device), state)
+        state.epoch += 1
+        self.fit_state_ = state
         self.network_.eval()
         return self
 
