@@ -94,3 +94,30 @@ def test_decompression_bomb_refused(tmp_path, monkeypatch):
 def test_missing_folder(tmp_path):
     with pytest.raises(CnnkitError, match="does not exist"):
         load_dataset(f"folder:{tmp_path / 'nope'}", input_shape=(1, 8, 8))
+
+
+def test_a_folder_with_targets_csv_trains_a_regression(tmp_path):
+    import cnnkit
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "faces"
+    (root / "img").mkdir(parents=True)
+    lines = ["file,brightness,width"]
+    for i in range(240):
+        level, width = int(rng.integers(20, 235)), int(rng.integers(4, 20))
+        a = np.zeros((24, 24), np.uint8)
+        a[:, :width] = level
+        Image.fromarray(a).save(root / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png,{level / 255:.4f},{width}")
+    (root / "targets.csv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset(f"folder:{root}", input_shape=(1, 24, 24))
+    assert ds.classes == ["brightness", "width"] and ds["train"].labels.shape == (192, 2)
+    with pytest.raises(CnnkitError, match="--task regress"):
+        cnnkit.train("lenet5", f"folder:{root}", out=str(tmp_path / "c"), epochs=1, quiet=True)
+    (tmp_path / "net.yaml").write_text("input: [1, 24, 24]\nlayers: [conv3-8, maxpool, FC-32, FC-2]\n")
+    r = cnnkit.train(str(tmp_path / "net.yaml"), f"folder:{root}", task="regress", epochs=30, batch_size=16,
+                     lr=0.01, out=str(tmp_path / "r"), quiet=True)
+    assert r.summary["test_r2"] > 0.8, r.summary
+    (root / "targets.csv").write_text("name,brightness\nimg/0.png,0.5\n")
+    with pytest.raises(CnnkitError, match="no 'file' column .*name, brightness"):
+        load_dataset(f"folder:{root}", input_shape=(1, 24, 24))

@@ -268,9 +268,13 @@ def _guess_folder_shape(root: Path) -> tuple[int, int, int]:
     """Without a model: the first image's size, RGB unless it is grey."""
     from PIL import Image
 
-    from cnnkit.data.folder import scan
+    from cnnkit.data.folder import TARGETS_FILE, read_targets, scan
 
-    for files in scan(root).values():
+    if (root / TARGETS_FILE).is_file():
+        listing = {"all": [(root / f, "") for f in read_targets(root / TARGETS_FILE)[0]]}
+    else:
+        listing = scan(root)
+    for files in listing.values():
         for f, _ in files:
             try:
                 with Image.open(f) as img:

@@ -135,6 +135,73 @@ def _assemble(arrays: dict, classes: list[str], name: str, seed: int, test_fract
     return splits
 
 
+TARGETS_FILE = "targets.csv"
+
+
+def read_targets(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """``targets.csv``: a ``file`` column and one numeric column per target -> (files, names, (N, T) values)."""
+    import csv
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")
+    rows = list(csv.reader(text.splitlines()))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise CnnkitError(f"{path} is empty: it needs a header with a 'file' column and one column per target")
+    header = [h.strip() for h in rows[0]]
+    if "file" not in header:
+        raise CnnkitError(f"{path} has no 'file' column (columns found: {', '.join(header) or 'none'}); the header "
+                          f"needs 'file' and one column per target, e.g. file,age,height")
+    fi = header.index("file")
+    names = [h for i, h in enumerate(header) if i != fi]
+    if not names:
+        raise CnnkitError(f"{path} has only a 'file' column: add one column per target value")
+    files, values = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise CnnkitError(f"{path}, line {line}: {len(row)} values for {len(header)} columns")
+        try:
+            values.append([float(row[i]) for i in range(len(header)) if i != fi])
+        except ValueError:
+            bad = next(row[i] for i in range(len(header)) if i != fi and not _is_number(row[i]))
+            raise CnnkitError(f"{path}, line {line}: {bad!r} is not a number") from None
+        files.append(row[fi].strip())
+    arr = np.array(values, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise CnnkitError(f"{path}: targets must be finite numbers (found NaN or infinity)")
+    return files, names, arr
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def load_targets_folder(root: Path, channels: int, size: tuple[int, int], *, seed: int = 0,
+                        test_fraction: float = 0.2, strict: bool = False) -> dict[str, ImageData]:
+    """A folder of images with ``targets.csv`` (regression): a seeded train/test split of (image, values)."""
+    files, names, values = read_targets(root / TARGETS_FILE)
+    paths = []
+    for f in files:
+        p = (root / f).resolve()
+        if root not in p.parents:
+            raise CnnkitError(f"{root / TARGETS_FILE}: {f!r} lies outside the folder")
+        paths.append(p)
+    imgs, keep, bad = _decode_all(paths, channels, size, "decoding", lambda f: load_image(f, channels, size))
+    report_skipped(bad, strict)
+    if len(keep) < 2:
+        raise CnnkitError(f"{root}: fewer than two usable images listed in {TARGETS_FILE}")
+    data = ImageData(torch.from_numpy(imgs), torch.as_tensor(values[keep], dtype=torch.float32), names,
+                     f"folder:{root}")
+    rest, held = split(data, test_fraction, seed)
+    return {"train": rest, "test": held}
+
+
 def load_folder(root: str | Path, channels: int, size: tuple[int, int], *, seed: int = 0,
                 test_fraction: float = 0.2, strict: bool = False, stream: bool = False) -> dict:
     """Decode an image-folder tree into splits of uint8 tensors of shape (channels, *size).
@@ -143,6 +210,10 @@ def load_folder(root: str | Path, channels: int, size: tuple[int, int], *, seed:
     (decoded batch by batch by worker processes); the other splits are decoded.
     """
     root = Path(root).expanduser().resolve()
+    if (root / TARGETS_FILE).is_file():
+        if stream:
+            raise CnnkitError(f"--stream is for class folders; {root} holds {TARGETS_FILE} (regression targets)")
+        return load_targets_folder(root, channels, size, seed=seed, test_fraction=test_fraction, strict=strict)
     listing = scan(root)
     classes = sorted({c for files in listing.values() for _, c in files})
     if stream:

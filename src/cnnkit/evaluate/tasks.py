@@ -82,6 +82,12 @@ class Task:
 class Classify(Task):
     name, headline, default_loss, losses = "classify", "top1_error", "cross_entropy", ("cross_entropy",)
 
+    def output_units(self, data):
+        if data.labels.is_floating_point():
+            raise CnnkitError(f"the targets are real values ({', '.join(data.classes)}), not classes: pass "
+                              f"--task regress")
+        return len(data.classes)
+
     def loss(self, out, target):
         return F.cross_entropy(out.float(), target, label_smoothing=self.label_smoothing)
 
@@ -146,6 +152,9 @@ class Regress(Task):
         self.mean = self.std = None
 
     def output_units(self, data):
+        if not data.labels.is_floating_point():
+            raise CnnkitError("--task regress needs real-valued targets: a folder with targets.csv, or "
+                              "from_arrays(X, y, regression=True)")
         return data.labels.reshape(len(data.labels), -1).shape[1]
 
     def fit_targets(self, data) -> None:
