@@ -88,3 +88,16 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert m, r.stderr[-2000:]
     check = json.loads(m.group(1).replace("&quot;", '"'))
     assert check["images"] >= 7 and check["broken"] == 0 and check["errors"] == []
+
+
+@pytest.mark.parametrize("model,task,expect", [
+    ("conv-ae", "reconstruct", ["id='reconstructions'", "test MSE per pixel"]),
+    ("lenet5", "rotation", ["Rotation is ambiguous", "id='confusion'", "by the image&#x27;s own class"]),
+])
+def test_reports_follow_the_task(tmp_path, data_root, model, task, expect):
+    out = tmp_path / "run"
+    cnnkit.train(model, "mnist", task=task, out=str(out), limit_train=2000, limit_test=500, epochs=1, quiet=True,
+                 data_dir=str(data_root))
+    text = write_report(out, data_dir=data_root).read_text()
+    for phrase in expect:
+        assert phrase in text, phrase

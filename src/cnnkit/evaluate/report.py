@@ -21,6 +21,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics
 from cnnkit.evaluate.tta import predict_proba
 from cnnkit.inspect import summarize
+from cnnkit.layers.inference import predict_logits
 from cnnkit.rundir import TrainedModel, load, load_split
 
 SECTIONS = ("summary", "curves", "confusion", "misclassified", "per-class", "filters", "feature-maps")
@@ -55,20 +56,24 @@ def learning_curves(histories: dict[str, list[dict]]) -> bytes:
     """Loss, top-1 error (train / validation / test) and LR per epoch, one line style per run."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    titles = ["training loss", "top1 error", "learning rate"]
     for i, (name, rows) in enumerate(histories.items()):
         color = f"C{i}"
         ep = [r["epoch"] for r in rows]
         label = f"{name} " if len(histories) > 1 else ""
         mark = "o" if len(rows) < 30 else None  # a run of one or a few epochs still shows
         axes[0].plot(ep, [r["train_loss"] for r in rows], color=color, marker=mark, label=f"{label}train loss")
-        axes[1].plot(ep, [100 * r["train_top1_error"] for r in rows], color=color, ls="--", marker=mark,
-                     label=f"{label}train")
-        for key, ls, what in (("val_top1_error", "-", "validation"), ("test_top1_error", ":", "test")):
+        metric = _metric_of(rows)
+        scale = 100 if metric.endswith("top1_error") else 1
+        axes[1].plot(ep, [scale * r.get(f"train_{metric}", float("nan")) for r in rows], color=color, ls="--",
+                     marker=mark, label=f"{label}train")
+        for key, ls, what in ((f"val_{metric}", "-", "validation"), (f"test_{metric}", ":", "test")):
             if any(key in r for r in rows):
-                axes[1].plot([r["epoch"] for r in rows if key in r], [100 * r[key] for r in rows if key in r],
+                axes[1].plot([r["epoch"] for r in rows if key in r], [scale * r[key] for r in rows if key in r],
                              color=color, ls=ls, label=f"{label}{what}")
-        axes[2].plot(ep, [r["lr"] for r in rows], color=color, label=name)
-    for ax, title, ylabel in zip(axes, ("training loss", "top-1 error", "learning rate"), ("loss", "%", "LR")):
+        titles[1] = metric.replace("_", " ")
+        axes[2].plot(ep, [r["lr"] for r in rows], color=color, marker=mark, label=name)
+    for ax, title, ylabel in zip(axes, titles, ("loss", "%" if titles[1] == "top1 error" else titles[1], "LR")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -83,9 +88,22 @@ def learning_curves(histories: dict[str, list[dict]]) -> bytes:
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain if ax.get_ylim()[1] / max(ax.get_ylim()[0], 1e-12) < 20
                                      else FuncFormatter(lambda v, _: ""))
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    last = max((r["epoch"] for rows in histories.values() for r in rows), default=1)
+    for ax in axes:  # whole epochs, also for a run of one epoch
+        ax.set_xlim(0.5, last + 0.5)
+        if last <= 15:
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(fig)
+
+
+def _metric_of(rows: list[dict]) -> str:
+    """The per-epoch metric a run's history tracks: top1_error, mse, or a head's (digit_top1_error)."""
+    for key in rows[0]:
+        if key.startswith("train_") and key != "train_loss":
+            return key[len("train_"):]
+    return "top1_error"
 
 
 def confusion_figure(cm: np.ndarray, classes: list[str]) -> bytes:
@@ -225,6 +243,90 @@ def feature_maps(tm: TrainedModel, image: torch.Tensor, limit: int = 32, caption
     return out
 
 
+def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) -> tuple[list, list[str]]:
+    """The figures and facts of the run's task: what its predictions look like, and its scores."""
+    from cnnkit.evaluate.tasks import make_task, rotate
+
+    notes: list[str] = []
+    if task in ("classify", "rotation"):
+        shown_images, targets, digits = images, labels, labels
+        if task == "rotation":  # the test images as the pretext task saw them, seeded as in training's scoring
+            g = torch.Generator().manual_seed(1234)
+            targets = torch.randint(0, 4, (len(images),), generator=g)
+            shown_images = rotate(images, targets)
+        probs = predict_proba(tm.model, tm.normalizer, shown_images)
+        m = classification_metrics(probs, targets, tm.classes)
+        conf, pred = probs.max(1)
+        wrong = (pred != targets).nonzero().flatten()
+        wrong = wrong[conf[wrong].argsort(descending=True)]
+        figures.append(("confusion", "confusion matrix",
+                        confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
+        if len(wrong):
+            figures.append(("misclassified", "misclassified images",
+                            gallery(shown_images[wrong], targets[wrong].tolist(), pred[wrong].tolist(),
+                                    conf[wrong].tolist(), tm.classes)))
+        figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
+        facts = [("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)")]
+        if len(tm.classes) > 5:
+            facts.append(("top-5 error", f"{100 * m['top5_error']:.2f}%"))
+        if task == "rotation":
+            ds_classes = sorted({int(v) for v in digits.tolist()})
+            ok = (pred == targets)
+            by_class = {str(c): float(ok[digits == c].float().mean()) for c in ds_classes}
+            figures.append(("per-class", "rotation accuracy by the image's own class", per_class_figure(by_class)))
+            worst = sorted(by_class, key=by_class.get)[:3]
+            notes.append(f"Rotation is ambiguous for some shapes: a 0, 1 or 8 looks alike upside down and a 6 "
+                         f"turned 180 degrees is a 9, so part of this error cannot be learnt. Here the hardest "
+                         f"classes are {', '.join(worst)} ({', '.join(f'{100 * by_class[c]:.0f}%' for c in worst)} "
+                         f"of their rotations recognised).")
+        return facts, notes
+    out = predict_logits(tm.model, tm.normalizer, images).cpu()
+    if task == "reconstruct":
+        rec = out.reshape(images.shape).clamp(0, 1)
+        err = (rec - images.float() / 255).square().mean(dim=(1, 2, 3))
+        figures.append(("reconstructions", "inputs above their reconstructions",
+                        _pairs(images[:10], rec[:10], "the first 10 test images")))
+        worst = err.argsort(descending=True)[:10]
+        figures.append(("reconstructions", "the 10 worst reconstructed",
+                        _pairs(images[worst], rec[worst], "the 10 test images rebuilt worst")))
+        return [("test MSE per pixel", f"{float(err.mean()):.4f} (on the [0, 1] scale)")], notes
+    if task == "regress":
+        scorer = make_task("regress").load_state(tm.meta.get("task_state"))
+        pred = scorer.values(out)
+        y = labels.reshape(len(labels), -1).float()
+        figures.append(("predictions", "predicted against true values", _scatter(pred, y, tm.classes)))
+        sc = scorer.score_outputs(out, labels)
+        return [("MAE", f"{sc['mae']:.4g}"), ("RMSE", f"{sc['rmse']:.4g}"), ("R²", f"{sc['r2']:.3f}")], notes
+    return [], [f"task {task}: see summary.json for its test figures"]
+
+
+def _pairs(top, bottom, title: str) -> bytes:
+    n = len(top)
+    fig, axes = _tile_grid(2 * n, n, (1.0, 1.0))
+    for i in range(n):
+        for row, img in ((0, top[i].numpy()), (1, bottom[i].numpy())):
+            ax = axes.flat[row * n + i]
+            ax.axis("on")
+            _show(ax, img)
+    fig.suptitle(title, y=1.0, va="bottom")
+    return _png(fig)
+
+
+def _scatter(pred, y, names) -> bytes:
+    plt = _plt()
+    k = y.shape[1]
+    fig, axes = plt.subplots(1, k, figsize=(4 * k, 4), squeeze=False)
+    for j in range(k):
+        ax = axes[0, j]
+        ax.scatter(y[:, j].numpy(), pred[:, j].numpy(), s=4, alpha=0.5)
+        lo, hi = float(y[:, j].min()), float(y[:, j].max())
+        ax.plot([lo, hi], [lo, hi], color="C1", lw=1)
+        ax.set_xlabel(f"true {names[j] if j < len(names) else j}")
+        ax.set_ylabel("predicted")
+        ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def _hyperparameters(run: Path) -> str:
     """The resolved training options, each with where its value came from (recipe, config file, flags)."""
     cfg_path = run / "config.json"
@@ -279,22 +381,14 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     name = ds.name
     if not 0 <= image_index < len(images):
         raise CnnkitError(f"--image-index must be in 0..{len(images) - 1}, got {image_index}")
-    probs = predict_proba(tm.model, tm.normalizer, images)
-    m = classification_metrics(probs, labels, tm.classes)
-    conf, pred = probs.max(1)
-    wrong = (pred != labels).nonzero().flatten()
-    wrong = wrong[conf[wrong].argsort(descending=True)]
+    task = tm.meta.get("task", "classify")
     figures: list[tuple[str, str, bytes]] = []  # (section, title, png)
     history = read_history(run)
     if history:
         figures.append(("curves", "learning curves", learning_curves({run.name: history})))
-    measured = any("val_top1_error" in r or "test_top1_error" in r for r in history)
-    figures.append(("confusion", "confusion matrix", confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
-    if len(wrong):
-        figures.append(("misclassified", "misclassified images",
-                        gallery(images[wrong], labels[wrong].tolist(), pred[wrong].tolist(),
-                                conf[wrong].tolist(), tm.classes)))
-    figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
+    metric = _metric_of(history) if history else "top1_error"
+    measured = any(f"val_{metric}" in r or f"test_{metric}" in r for r in history)
+    facts_task, notes = _task_section(tm, task, images, labels, figures)
     f = filters_figure(tm.model)
     if f is not None:
         figures.append(("filters", "first-layer filters", f))
@@ -305,8 +399,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
             f" ({'; '.join(infos[0]['notes'])})" if infos[0]["notes"] else "") + "."
     else:
         shown, caption = images[image_index], f"test image {image_index}"
-        about = (f"Feature maps are of test image {image_index} (class "
-                 f"{html.escape(tm.classes[int(labels[image_index])])}); --image FILE shows your own picture.")
+        about = (f"Feature maps are of test image {image_index}; --image FILE shows your own picture.")
     for layer, png in feature_maps(tm, shown, caption=caption):
         figures.append(("feature-maps", f"feature maps of {layer}", png))
 
@@ -316,9 +409,8 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     for i, (section, title, png) in enumerate(figures):
         (png_dir / f"{i:02d}-{section}-{title.split()[-1]}.png").write_bytes(png)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
-    facts = [("model", tm.model.spec.name), ("dataset", f"{name} ({split}, {m['n']:,} images)"),
-             ("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)"),
-             ("top-5 error", f"{100 * m['top5_error']:.2f}%")]
+    facts = [("model", tm.model.spec.name), ("task", task),
+             ("dataset", f"{name} ({split}, {len(labels):,} images)"), *facts_task]
     if "train_seconds" in summary:
         facts.append(("training", f"{summary.get('epochs')} epochs, {summary['train_seconds']:.1f} s"))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>cnnkit report: {html.escape(run.name)}"
@@ -343,6 +435,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     if current is not None:
         parts.append("</section>")
     parts.append(f"<p class='k'>{about}</p>")
+    parts += [f"<p class='k'>{html.escape(n)}</p>" for n in notes]
     parts.append("</body></html>")
     html_path.write_text("".join(parts))
     return html_path
