@@ -452,8 +452,9 @@ def _run_transfer(args: argparse.Namespace) -> int:
 def _configure_finetune(p: argparse.ArgumentParser) -> None:
     from cnnkit.transfer.finetune import DEFAULT_STAGES
 
-    p.add_argument("run", help="pretrained run directory (or imported weights)")
-    p.add_argument("--dataset", required=True, help="the new dataset to fine-tune on")
+    p.add_argument("run", nargs="?", help="pretrained run directory (or imported weights); not with --resume")
+    p.add_argument("--dataset", help="the new dataset to fine-tune on (required unless --resume)")
+    p.add_argument("--resume", metavar="RUN", help="continue a killed fine-tuning run (its directory) where it stopped")
     p.add_argument("--stages", default=DEFAULT_STAGES,
                    help=f"comma list of WHAT:EPOCHS:LR, WHAT = head, topN or all (default {DEFAULT_STAGES})")
     p.add_argument("--head", help="your own layers on top of the base (cut where its classifier begins), e.g. "
@@ -474,7 +475,8 @@ def _configure_finetune(p: argparse.ArgumentParser) -> None:
 def _run_finetune(args: argparse.Namespace) -> int:
     from cnnkit.transfer import finetune
 
-    s = finetune(args.run, args.dataset, args.stages, args.out, quiet=args.quiet, head=args.head,
+    s = finetune(args.run, args.dataset, None if args.resume else args.stages, args.out, quiet=args.quiet,
+                 head=args.head, resume=args.resume,
                  data_dir=args.data_dir,
                  batch_size=args.batch_size, augment=args.augment, seed=args.seed, limit_train=args.limit_train,
                  limit_test=args.limit_test, device=args.device, strict=args.strict or None)

@@ -231,7 +231,7 @@ class RunLock:
 
 
 @contextlib.contextmanager
-def _graceful_stop(trainer: Trainer):
+def graceful_stop(trainer: Trainer):
     """First Ctrl-C / SIGTERM: finish the current step, checkpoint, stop. A second Ctrl-C stops at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -462,7 +462,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
                   f"the network learns from one gradient per epoch; for so little data use a smaller "
                   f"--batch-size (e.g. {max(8, len(train_d) // 8)}) and more --epochs", flush=True)
     try:
-        with _graceful_stop(trainer):
+        with graceful_stop(trainer):
             trainer.fit(train_d, val_d, test_d, state)
     except KeyboardInterrupt:
         if state.partial is not None:
