@@ -88,3 +88,18 @@ def test_partial_fit_continues_one_schedule_across_calls(digits):
     assert again.fit_state_.step == 15
     with pytest.warns(UserWarning, match="schedule planned for 3 epochs has ended"):
         again.partial_fit(x[:500], y[:500])
+
+
+def test_nested_parameters_route_into_the_spec(digits):
+    x, y, _, _ = digits
+    est = CNNClassifier(epochs=1, batch_size=64)
+    est.set_params(model__fc1__units=32, model__fc2__units=16, lr=0.02)
+    assert est.model_overrides == {"fc1": {"units": 32}, "fc2": {"units": 16}} and est.lr == 0.02
+    assert clone(est).get_params()["model_overrides"] == est.model_overrides
+    est.fit(x[:300], y[:300])
+    assert est.network_.features is not None and est.network_.classifier.fc1.fc.out_features == 32
+    grid = GridSearchCV(CNNClassifier(epochs=1, batch_size=128), {"model__fc1__units": [16, 64]}, cv=2)
+    grid.fit(x[:400], y[:400])
+    assert grid.best_params_["model__fc1__units"] in (16, 64)
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        CNNClassifier(epochs=1).set_params(model__nope__units=3).fit(x[:50], y[:50])

@@ -20,6 +20,11 @@ A 2-d feature matrix is not an image and is taken as it is.
 Every parameter defaults to ``None``, meaning "resolved as ``cnnkit train``
 resolves it": the model's recipe, then ``recipe=``, then the parameters given.
 The parameters are the training config's own fields (one list, no copy).
+
+Nested parameters route with ``__`` into the network's spec:
+``set_params(model__fc1__units=64)`` (or a ``GridSearchCV`` grid over
+``model__fc1__units``) changes layer ``fc1``'s ``units``; they are kept in
+``model_overrides`` (``{"fc1": {"units": 64}}``), so clones carry them.
 """
 
 from __future__ import annotations
@@ -97,15 +102,45 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model=None, **params):
-        unknown = sorted(set(params) - set(CONFIG_PARAMS) - {"recipe", "verbose"})
+        unknown = sorted(set(params) - set(CONFIG_PARAMS) - {"recipe", "verbose", "model_overrides"})
         if unknown:
             raise TypeError(f"CNNClassifier got unexpected parameter(s) {', '.join(unknown)}; accepted: model, "
                             f"recipe, verbose, {', '.join(CONFIG_PARAMS)}")
         self.model = model
+        self.model_overrides = params.get("model_overrides")
         self.recipe = params.get("recipe")
         for name in CONFIG_PARAMS:
             setattr(self, name, params.get(name))
         self.verbose = params.get("verbose")
+
+    def set_params(self, **params):
+        """``model__LAYER__KEY=value`` edits layer LAYER of the spec; the rest as scikit-learn does."""
+        nested = {k: v for k, v in params.items() if k.startswith("model__")}
+        if nested:
+            overrides = {layer: dict(keys) for layer, keys in (self.model_overrides or {}).items()}
+            for key, value in nested.items():
+                parts = key.split("__")
+                if len(parts) != 3 or not all(parts):
+                    raise ValueError(f"{key!r}: nested model parameters are model__LAYER__KEY, e.g. "
+                                     f"model__fc1__units")
+                overrides.setdefault(parts[1], {})[parts[2]] = value
+            self.model_overrides = overrides
+        return super().set_params(**{k: v for k, v in params.items() if k not in nested})
+
+    def _spec(self, input_shape=None):
+        """The network's spec with ``model_overrides`` applied (unknown layers or keys are errors)."""
+        from cnnkit.spec import parse_spec, spec_to_data
+
+        spec = resolve_spec(self.model if self.model is not None else "lenet5", input_shape)
+        if not self.model_overrides:
+            return spec
+        data = spec_to_data(spec)
+        names = [layer["name"] for layer in data["layers"]]
+        for layer_name, keys in self.model_overrides.items():
+            if layer_name not in names:
+                raise ValueError(f"model__{layer_name}__...: no layer {layer_name!r}; layers: {', '.join(names)}")
+            data["layers"][names.index(layer_name)].update(keys)
+        return parse_spec(data)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -135,10 +170,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
         labels = np.searchsorted(self.classes_, y)
         images = _as_images(X)
-        model = self.model if self.model is not None else "lenet5"
-        spec = resolve_spec(model)
+        spec = self._spec()
         self.input_shape_ = (images.shape[1], spec.input[1], spec.input[2])
-        spec = with_num_classes(resolve_spec(model, self.input_shape_), len(self.classes_))
+        spec = with_num_classes(self._spec(self.input_shape_), len(self.classes_))
         data = ImageData(fit_to_input(images, self.input_shape_), torch.as_tensor(labels, dtype=torch.long),
                          [str(c) for c in self.classes_], "arrays")
         cfg = self._config(epochs)
@@ -253,4 +287,4 @@ CNNClassifier.__init__.__signature__ = inspect.Signature(
     [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
      inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
     + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None)
-       for n in ("recipe", *CONFIG_PARAMS, "verbose")])
+       for n in ("recipe", *CONFIG_PARAMS, "verbose", "model_overrides")])
