@@ -23,7 +23,6 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import topk_errors
 from cnnkit.layers.inference import predict_logits
 
-TASKS = ("classify", "regress", "reconstruct", "rotation")
 LOSSES = ("auto", "cross_entropy", "mse", "mae", "huber", "bce")
 
 
@@ -334,8 +333,13 @@ def heads_task(head_tasks) -> MultiHead:
     return MultiHead({name: (make_task(task), weight) for name, task, weight in head_tasks})
 
 
+#: every task by its name: the one list that --task, the config and the estimator read
+TASK_CLASSES = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation}
+TASKS = tuple(TASK_CLASSES)
+
+
 def make_task(name: str, loss: str = "auto", label_smoothing: float = 0.0, denoise: str = "") -> Task:
-    classes = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation}
+    classes = TASK_CLASSES
     if name not in classes:
         raise CnnkitError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
     return classes[name](loss, label_smoothing, denoise)

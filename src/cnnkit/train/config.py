@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import CnnkitError
+from cnnkit.evaluate.tasks import LOSSES, TASKS
 from cnnkit.spec.schema import suggest
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
@@ -24,8 +25,6 @@ INITS = ("default", "he", "xavier", "dirac")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")
-TASKS = ("classify", "regress", "reconstruct", "rotation")
-LOSSES = ("auto", "cross_entropy", "mse", "mae", "huber", "bce")
 
 
 def _opt(default: Any, help: str):
