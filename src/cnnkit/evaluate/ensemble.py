@@ -26,6 +26,10 @@ def ensemble(runs, dataset: str | None = None, split: str = "test", data_dir=Non
              device: str = "cpu") -> dict:
     paths = expand_runs(runs)
     members = [load(p).to(device) for p in paths]
+    for m, p in zip(members, paths):
+        if m.meta.get("task", "classify") != "classify":
+            raise CnnkitError(f"{p} was trained to {m.meta['task']}: an ensemble averages class probabilities of "
+                              f"classify runs")
     classes = members[0].classes
     for m, p in zip(members[1:], paths[1:]):
         if m.classes != classes:

@@ -154,6 +154,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from cnnkit.evaluate.tasks import make_task
 
     make_task(cfg.task, cfg.loss, cfg.label_smoothing, cfg.denoise)  # a loss the task cannot take fails here
+    if cfg.task != "classify":
+        for key in ("tta", "ensemble"):
+            if getattr(cfg, key) not in ("", 1):
+                raise CnnkitError(f"--{key} averages class probabilities: it is for --task classify, not "
+                                  f"{cfg.task}")
     if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum == 0):
         raise CnnkitError(f"nesterov needs optimizer sgd with a non-zero momentum (optimizer is {cfg.optimizer}, "
                           f"momentum {cfg.momentum:g}); a recipe may have set it: pass --no-nesterov (nesterov=False)")

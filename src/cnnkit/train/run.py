@@ -511,6 +511,13 @@ def fit_spec_to_task(spec, task, data: PreparedData):
     from cnnkit.inspect import summarize
     from cnnkit.layers.network import with_units
 
+    vectors = [name for name, shape in spec.inputs if len(shape) == 1]
+    have = set(getattr(data.train, "extras", {}) or {})
+    missing = [v for v in vectors if v not in have]
+    if missing:
+        raise CnnkitError(f"{spec.name} reads the inputs {', '.join(n for n, _ in spec.inputs)}, but {data.name} "
+                          f"provides images only (no {', '.join(missing)}); give them from Python: "
+                          f"cnnkit.data.from_arrays({{'image': X, {missing[0]!r}: V}}, y)")
     units = task.output_units(data.train)
     if isinstance(units, dict):  # one size per head
         for head, n in units.items():
