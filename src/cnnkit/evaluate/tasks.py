@@ -44,6 +44,39 @@ class Task:
         """How many outputs the network's last layer needs (None: as the spec says)."""
         return len(data.classes)
 
+    def bind(self, trainer) -> None:
+        """Called once by the trainer at its construction.  A task that owns further networks,
+        optimizers or random streams (a GAN's discriminator and its optimizer) creates them here,
+        and returns them from :meth:`state_tensors` so every checkpoint holds them."""
+
+    def train_step(self, t, x, y, state) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step of the trainer ``t`` on a batch; returns (loss, network output).
+
+        The default: forward, this task's loss, backward, the trainer's optimizer (with fp16 loss
+        scaling when the trainer has a scaler).  A task with several networks overrides it.
+        """
+        dev = x.device if isinstance(x, torch.Tensor) else next(iter(x.values())).device
+        with torch.autocast(dev.type, dtype=t.amp_dtype, enabled=t.amp_dtype is not None):
+            out = t.forward_module(x)
+            loss = self.loss(out, y)
+        t.check_finite(loss, state)
+        t.optimizer.zero_grad(set_to_none=True)
+        if t.scaler is not None:  # fp16: scale the loss so small gradients survive
+            t.scaler.scale(loss).backward()
+            t.scaler.step(t.optimizer)
+            t.scaler.update()
+        else:
+            loss.backward()
+            t.optimizer.step()
+        return loss, out
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """What the task owns beyond the trainer's model and optimizer, as named tensors (checkpointed)."""
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_tensors` from a checkpoint (resume)."""
+
     def fit_targets(self, data) -> None:
         """Learn what the task needs from the training targets (regression: their mean and spread)."""
 

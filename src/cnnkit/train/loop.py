@@ -80,8 +80,16 @@ class Trainer:
     batch_extras: dict | None = None  # the current batch's other inputs (multi-input networks)
 
     def __post_init__(self) -> None:
+        self.task.bind(self)
         for cb in self.callbacks:
             cb.bind(self)
+
+    def check_finite(self, loss: torch.Tensor, state: FitState) -> None:
+        """A NaN or infinite loss stops the run with advice (free on a CPU; on a GPU checked once an epoch)."""
+        if not loss.is_cuda and not math.isfinite(loss.item()):
+            raise CnnkitError(f"the training loss became {loss.item()} in epoch {state.epoch + 1}, step "
+                              f"{state.step + 1}; try a lower learning rate than {self.cfg.lr:g} (the last "
+                              f"checkpoint is kept)")
 
     def notify(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -141,21 +149,7 @@ class Trainer:
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
             if self.batch_extras:  # a multi-input network: the images and the vectors beside them
                 x = {self.model.image_input: x, **self.batch_extras}
-            with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                out = self.forward_module(x)
-                loss = self.task.loss(out, y)
-            if not loss.is_cuda and not math.isfinite(loss.item()):  # free on a CPU; on a GPU: once an epoch
-                raise CnnkitError(f"the training loss became {loss.item()} in epoch {state.epoch + 1}, step "
-                                  f"{state.step + 1}; try a lower learning rate than {cfg.lr:g} (the last "
-                                  f"checkpoint is kept)")
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:  # fp16: scale the loss so small gradients survive
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                self.optimizer.step()
+            loss, out = self.task.train_step(self, x, y, state)  # the task owns the step
             state.step += 1
             seen += len(images)
             with torch.no_grad():

@@ -168,6 +168,7 @@ class RunContext:
         partial = state.partial
         tensors["rng.data"] = partial["data_gen"] if partial else t.data_gen.get_state()
         tensors["rng.aug"] = t.aug_gen.get_state()
+        tensors.update({f"task.{k}": v for k, v in t.task.state_tensors().items()})
         if torch.cuda.is_available() and t.aug_gen.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
         meta = self.meta(t, state)
@@ -188,6 +189,7 @@ class RunContext:
         torch.set_rng_state(tensors["rng.torch"])
         t.data_gen.set_state(tensors["rng.data"])
         t.aug_gen.set_state(tensors["rng.aug"])
+        t.task.load_state_tensors({k[5:]: v for k, v in tensors.items() if k.startswith("task.")})
         if "rng.cuda" in tensors and torch.cuda.is_available():
             torch.cuda.set_rng_state(tensors["rng.cuda"])
         state.epoch, state.step = ck["epoch"], ck["step"]
@@ -536,7 +538,8 @@ def fit_spec_to_task(spec, task, data: PreparedData):
 
 def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, device: torch.device,
                  callbacks: list[Callback] | None = None, model: torch.nn.Module | None = None,
-                 normalizer: Normalizer | None = None, world: distributed.World | None = None) -> Trainer:
+                 normalizer: Normalizer | None = None, world: distributed.World | None = None,
+                 task=None) -> Trainer:
     """All the parts of a fit, from a config, built in one place and handed to the trainer whole.
 
     Seeded model, normaliser, augmenter, optimizer, schedule, mixed precision,
@@ -583,7 +586,7 @@ def make_trainer(cfg: TrainConfig, spec, train: ImageData | StreamingData, devic
             for cb in callbacks:
                 cb.on_message("compiling cnnkit's native CPU kernels (once per machine, a few seconds)")
         native.library()
-    task = task_for(cfg, spec)
+    task = task if task is not None else task_for(cfg, spec)
     task.fit_targets(sample)
     return Trainer(model, normalizer, make_optimizer(model, cfg), LRSchedule(cfg, steps), cfg, task, augmenter,
                    data_gen, aug_gen, callbacks,
