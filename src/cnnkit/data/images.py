@@ -109,12 +109,17 @@ def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> np.nda
 
 def decode_image(fileobj, name: str, channels: int, size: tuple[int, int]) -> np.ndarray:
     """Decode an open binary file (or a tar member) into (channels, H, W) uint8."""
+    return _decoded(fileobj, name, lambda img: convert_image(img, channels, size))
+
+
+def _decoded(fileobj, name: str, convert):
+    """``convert(image)`` of a decoded file; every way a file can fail becomes a BadImageError naming it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(fileobj) as img:
                 img.load()
-                return convert_image(img, channels, size)
+                return convert(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImageError(f"{name}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
@@ -124,28 +129,23 @@ def decode_image(fileobj, name: str, channels: int, size: tuple[int, int]) -> np
 
 
 # ---------------------------------------------------------------- people's own pictures (predict)
+def _opaque(img: Image.Image) -> Image.Image:
+    out = _flatten_alpha(_to_8bit(_upright(img)))
+    return out if out.mode in ("L", "RGB") else out.convert("RGB")
+
+
 def open_picture(path: str | Path) -> Image.Image:
     """A picture file, upright and opaque, in L or RGB at its own size (BadImageError if unusable)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise BadImageError(f"{path}: empty file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                out = _flatten_alpha(_to_8bit(_upright(img)))
-                return out if out.mode in ("L", "RGB") else out.convert("RGB")
+        with open(path, "rb") as f:
+            return _decoded(f, str(path), _opaque)
     except FileNotFoundError:
         raise BadImageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise BadImageError(f"{path}: is a folder, not an image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImageError(f"{path}: refused as a decompression bomb ({exc})") from None
-    except UnidentifiedImageError:
-        raise BadImageError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise BadImageError(f"{path}: damaged or truncated image ({exc})") from None
 
 
 def border_level(grey: np.ndarray) -> float:
