@@ -235,12 +235,21 @@ def _run_predict(args: argparse.Namespace) -> int:
             for note in r["notes"]:
                 print(f"  note: {note}")
             continue
-        best = ", ".join(f"{t['class']} {100 * t['prob']:.1f}%" for t in r["top"])
+        best = ", ".join(f"{t['class']} {_percent(t['prob'])}" for t in r["top"])
         flag = "  [LOW CONFIDENCE]" if r["low_confidence"] else ""
         print(f"{r['file']}: {best}{flag}")
         for note in r["notes"]:
             print(f"  note: {note}")
     return 0
+
+
+def _percent(p: float) -> str:
+    """A probability for people: never a rounded 100.0% or 0.0% that the network did not say."""
+    if p >= 0.9995:
+        return ">99.9%"
+    if p < 0.0005:
+        return "<0.1%"
+    return f"{100 * p:.1f}%"
 
 
 def _configure_data(p: argparse.ArgumentParser) -> None:
