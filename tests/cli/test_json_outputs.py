@@ -31,7 +31,8 @@ def test_every_json_command_prints_one_document(run, tmp_path, mnist):
     argv = {"summary": ["lenet5"], "models": [], "evaluate": [str(run), "--tta", "flip"],
             "predict": [str(run), str(tmp_path / "d.png")], "data": ["info", "mnist"],
             "ensemble": [str(run), str(run)], "compare": [str(run), "--out", str(tmp_path / "c.png")],
-            "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"]}
+            "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"],
+            "demo": ["backprop"]}
     assert set(json_commands()) == set(argv), "a new --json command needs a row here"
     assert set(json_commands()) <= set(SUBCOMMANDS)
     for name, args in argv.items():

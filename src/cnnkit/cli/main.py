@@ -512,6 +512,86 @@ def _run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=("cross-correlation", "output-size", "backprop", "kernels", "activations"),
+                   help="the worked example")
+    p.add_argument("--input", help="cross-correlation: the input grid, rows split by ';', channels by '|' "
+                                   "(default: 0,1,2;3,4,5;6,7,8); output-size: the input width (default: "
+                                   "Kalogeiton's 7x7 questions). For negative values write --input=-1,2;...")
+    p.add_argument("--kernel", action="append", help="cross-correlation: a kernel (repeat for several output "
+                                                     "channels; default: 0,1;2,3)")
+    p.add_argument("--filter", type=int, help="output-size: the filter width F")
+    p.add_argument("--stride", type=int, help="the stride S (default: 1)")
+    p.add_argument("--pad", type=int, help="the padding P (default: 0)")
+    p.add_argument("--expr", default="(x+y)*z", help="backprop: an expression of + - * max (default: (x+y)*z)")
+    p.add_argument("--at", default="x=-2,y=5,z=-4", help="backprop: the variables' values (default: x=-2,y=5,z=-4)")
+    p.add_argument("--image", help="kernels: the picture to filter")
+    p.add_argument("--out", help="kernels: folder for the filtered pictures (default: kernels); activations: the "
+                                 "PNG (default: activations.png)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from cnnkit import demo
+
+    if args.name == "cross-correlation":
+        x = demo.parse_grid(args.input or "0,1,2;3,4,5;6,7,8", "input")
+        kernels = [demo.parse_grid(k, "kernel") for k in (args.kernel or ["0,1;2,3"])]
+        r = demo.cross_correlation(x, kernels, args.stride or 1, args.pad or 0)
+        if args.json:
+            print(json.dumps(r))
+            return 0
+        print("\n".join(r["steps"]))
+        for n, grid in enumerate(r["outputs"], 1):
+            print(f"output {n} ({len(grid)}x{len(grid[0])}):" if len(r["outputs"]) > 1 else
+                  f"output ({len(grid)}x{len(grid[0])}):")
+            for row in grid:
+                print(" ".join(f"{demo._num(v):>6}" for v in row))
+        return 0
+    if args.name == "output-size":
+        if args.input is None:
+            cases = demo.KALOGEITON
+        else:
+            try:
+                w = int(args.input)
+            except ValueError:
+                raise CnnkitError(f"--input must be the input width, a whole number, got {args.input!r}") from None
+            if args.filter is None:
+                raise CnnkitError("output-size needs --filter F with --input W")
+            cases = [(w, args.filter, args.stride or 1, args.pad or 0)]
+        lines = [line for case in cases for line in demo.output_size_lines(*case)]
+        print(json.dumps({"lines": lines}) if args.json else "\n".join(lines))
+        return 0
+    if args.name == "backprop":
+        at = {}
+        for part in args.at.split(","):
+            name, _, value = part.partition("=")
+            try:
+                at[name.strip()] = float(value)
+            except ValueError:
+                raise CnnkitError(f"--at {args.at!r}: write name=value pairs, e.g. x=-2,y=5,z=-4") from None
+        r = demo.backprop(args.expr, at)
+        if args.json:
+            print(json.dumps(r))
+            return 0
+        print("forward:")
+        print("\n".join(f"  {line}" for line in r["forward"]))
+        print("backward (gradient of the output, edge by edge):")
+        print("\n".join(f"  {line}" for line in r["backward"]))
+        print("gradients: " + ", ".join(f"d/d{k} = {demo._num(v)}" for k, v in r["gradients"].items())
+              + ("  (autograd agrees)" if r["agrees"] else "  (autograd DISAGREES)"))
+        return 0
+    if args.name == "kernels":
+        if not args.image:
+            raise CnnkitError("kernels needs --image FILE (a picture to filter)")
+        paths = demo.apply_kernels(args.image, args.out or "kernels")
+        print(json.dumps([str(p) for p in paths]) if args.json else "\n".join(f"wrote {p}" for p in paths))
+        return 0
+    path = demo.plot_activations(args.out or "activations.png")
+    print(json.dumps({"picture": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
 SUBCOMMANDS = {
     "summary": ("per-layer shapes, weights, neurons, connections, MACs and receptive fields",
                 _configure_summary, _run_summary),
@@ -531,6 +611,7 @@ SUBCOMMANDS = {
     "import-weights": ("import torchvision-format pretrained weights into a zoo model", _configure_import,
                        _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
+    "demo": ("the lectures' worked examples with your own numbers", _configure_demo, _run_demo),
 }
 
 
