@@ -6,7 +6,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "cnnkit"
 #: lowest first; a package may import only those before it (and itself)
 ORDER = ["errors", "cache", "examples", "spec", "inspect", "layers", "models", "data", "rundir", "evaluate", "train",
-         "transfer", "demo", "sklearn", "cli"]
+         "transfer", "reproduce", "demo", "sklearn", "cli"]
 
 
 def _imports(path: Path) -> set[str]:

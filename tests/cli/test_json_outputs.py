@@ -32,7 +32,7 @@ def test_every_json_command_prints_one_document(run, tmp_path, mnist):
             "predict": [str(run), str(tmp_path / "d.png")], "data": ["info", "mnist"],
             "ensemble": [str(run), str(run)], "compare": [str(run), "--out", str(tmp_path / "c.png")],
             "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"],
-            "demo": ["backprop"]}
+            "demo": ["backprop"], "reproduce": ["list"]}
     assert set(json_commands()) == set(argv), "a new --json command needs a row here"
     assert set(json_commands()) <= set(SUBCOMMANDS)
     for name, args in argv.items():

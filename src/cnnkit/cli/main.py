@@ -512,6 +512,38 @@ def _run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_reproduce(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="a claim (see 'cnnkit reproduce list'), or list")
+    p.add_argument("--seeds", type=int, default=3, help="runs per setting, averaged (default: 3)")
+    p.add_argument("--quick", action="store_true", help="a seconds-long version (what the tests run)")
+    p.add_argument("--out", help="folder for the runs and result.json (default: runs/reproduce-NAME)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from cnnkit.reproduce import CLAIMS, describe, reproduce
+
+    if args.name == "list":
+        rows = [{"claim": c.name, "source": c.source, "claimed": c.claimed} for c in CLAIMS.values()]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            width = max(len(r["claim"]) for r in rows)
+            for r in rows:
+                print(f"{r['claim']:<{width}}  {r['claimed']}  [{r['source']}]")
+        return 0
+    r = reproduce(args.name, args.seeds, args.quick, args.out)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['claim']}: {r['claimed']} [{r['source']}]")
+    print(f"scale: {CLAIMS[r['claim']].scale}{' (quick)' if r['quick'] else ''}; {r['seeds']} seed(s)")
+    print("measured:")
+    print("\n".join(describe(r["measured"])))
+    print(f"verdict: {r['verdict']}")
+    return 0
+
+
 def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=("cross-correlation", "output-size", "backprop", "kernels", "activations"),
                    help="the worked example")
@@ -612,6 +644,8 @@ SUBCOMMANDS = {
                        _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
     "demo": ("the lectures' worked examples with your own numbers", _configure_demo, _run_demo),
+    "reproduce": ("run a lecture's claim as an experiment and say whether it holds", _configure_reproduce,
+                  _run_reproduce),
 }
 
 

@@ -1,0 +1,180 @@
+"""The lectures' claims as experiments (``cnnkit reproduce NAME``): run, measure, and say whether they hold.
+
+Each claim is declared once (``@claim``) with its source, what the source says, and an experiment
+scaled to a 2-core CPU (``--quick``: seconds, what the tests run).  An experiment trains ordinary run
+directories (report, compare and resume work on them), averages its figures over seeds (mean and
+standard deviation) and returns a verdict: ``holds``, ``does not hold at this scale`` or
+``inconclusive`` (the difference is within the seeds' spread).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnkit.errors import CnnkitError
+
+VERDICTS = ("holds", "does not hold at this scale", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    source: str
+    claimed: str
+    scale: str  # how the experiment is scaled down, in words
+    run: Callable[..., dict]
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(name: str, *, source: str, claimed: str, scale: str):
+    def deco(fn):
+        if name in CLAIMS:
+            raise ValueError(f"claim {name!r} is already declared")
+        CLAIMS[name] = Claim(name, source, claimed, scale, fn)
+        return fn
+    return deco
+
+
+def _stats(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def _verdict(better: list[float], worse: list[float]) -> str:
+    """``better`` should be lower than ``worse``; inconclusive when the gap is within the spread."""
+    b, w = _stats(better), _stats(worse)
+    spread = max(b["std"], w["std"])
+    if b["mean"] < w["mean"] - spread:
+        return "holds"
+    if b["mean"] > w["mean"] + spread:
+        return "does not hold at this scale"
+    return "inconclusive"
+
+
+def _train(out: Path, model: str, **options) -> dict:
+    import cnnkit
+
+    r = cnnkit.train(model, out=str(out), quiet=True, **options)
+    return {"run": str(out), **{k: v for k, v in r.summary.items() if k.startswith(("test_", "params"))},
+            "final_train_top1_error": r.history[-1]["train_top1_error"]}
+
+
+@claim("cnn-vs-mlp", source="Dürr, 'Convolutional Neural Nets II, Hands On': the MLP 784-500-50-10 against LeNet-5",
+       claimed="the CNN makes fewer test errors than the fully connected net while it has far fewer parameters "
+               "(61,706 against 418,060)",
+       scale="MNIST; quick: 5,000 training images, 2 epochs; full: the zoo recipes (15 and 12 epochs)")
+def _cnn_vs_mlp(out: Path, seeds: int, quick: bool) -> dict:
+    opts = {"dataset": "mnist", **({"limit_train": 5000, "epochs": 2} if quick else {})}
+    runs = {m: [_train(out / f"{m}-seed{s}", m, seed=s, **opts) for s in range(seeds)] for m in ("mlp", "lenet5")}
+    err = {m: [r["test_top1_error"] for r in rs] for m, rs in runs.items()}
+    params = {m: rs[0]["params"] for m, rs in runs.items()}
+    verdict = _verdict(err["lenet5"], err["mlp"]) if params["lenet5"] < params["mlp"] else "does not hold at this scale"
+    return {"measured": {"test_top1_error": {m: _stats(v) for m, v in err.items()}, "params": params},
+            "verdict": verdict, "runs": [r["run"] for rs in runs.values() for r in rs]}
+
+
+@claim("dropout", source="Srivastava et al. 2014; the lecture notes' regularisation section",
+       claimed="dropout (p = 0.5) reduces overfitting: a smaller gap between training and test error",
+       scale="the MLP on few MNIST images so that it overfits; quick: 1,000 images, 15 epochs")
+def _dropout(out: Path, seeds: int, quick: bool) -> dict:
+    import cnnkit
+    from cnnkit.data.tensors import sample_indices
+    from cnnkit.layers.inference import predict_logits
+
+    mnist = cnnkit.load_dataset("mnist")
+    n, epochs = (1000, 15) if quick else (5000, 40)
+    specs = {"plain": {"input": [1, 28, 28], "layers": ["FC-500", "FC-50", "FC-10"]},
+             "dropout": {"input": [1, 28, 28], "layers": ["FC-500", "dropout0.5", "FC-50", "dropout0.5", "FC-10"]}}
+    gaps, runs = {}, []
+    for name, spec in specs.items():
+        path = out / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec))
+        gaps[name] = []
+        for s in range(seeds):
+            r = cnnkit.train(str(path), "mnist", out=str(out / f"{name}-seed{s}"), quiet=True, seed=s, limit_train=n,
+                             limit_test=2000, epochs=epochs, lr=0.05, schedule="constant", augment="",
+                             weight_decay=0.0)
+            # the training error in eval mode (dropout off), on the very images it trained on: the running
+            # error of the epoch is measured with dropout on and would flatter the dropout net
+            tm = cnnkit.load(str(out / f"{name}-seed{s}"))
+            picked = mnist["train"].subset(sample_indices(len(mnist["train"]), n))
+            logits = predict_logits(tm.model, tm.normalizer, tm.prepare(picked.images))
+            train_err = float((logits.argmax(1) != picked.labels).float().mean())
+            gaps[name].append(r.summary["test_top1_error"] - train_err)
+            runs.append(str(out / f"{name}-seed{s}"))
+    return {"measured": {"test_minus_train_error": {k: _stats(v) for k, v in gaps.items()}},
+            "verdict": _verdict(gaps["dropout"], gaps["plain"]), "runs": runs}
+
+
+@claim("batch-norm", source="Ioffe & Szegedy 2015; the lecture notes' batch normalisation",
+       claimed="a network with batch norm trains at learning rates where the same network without it diverges",
+       scale="a 3-conv net on MNIST at a high learning rate; quick: 3,000 images, 2 epochs")
+def _batch_norm(out: Path, seeds: int, quick: bool) -> dict:
+    import cnnkit
+
+    n, epochs, lr = (3000, 2, 2.0) if quick else (20000, 5, 2.0)
+    results, runs = {}, []
+    for bn in (False, True):
+        conv = {"type": "conv", "size": 3, "pad": 1, "activation": "relu", "batchnorm": bn}
+        spec = {"input": [1, 28, 28], "layers": [dict(conv, filters=16), "maxpool", dict(conv, filters=32), "maxpool",
+                                                 dict(conv, filters=32), "gap", "FC-10"]}
+        name = "bn" if bn else "plain"
+        path = out / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec))
+        results[name] = []
+        for s in range(seeds):
+            try:
+                r = cnnkit.train(str(path), "mnist", out=str(out / f"{name}-seed{s}"), quiet=True, seed=s,
+                                 limit_train=n, limit_test=1000, epochs=epochs, lr=lr, schedule="constant",
+                                 momentum=0.9, augment="")
+                results[name].append(r.summary["test_top1_error"])
+            except CnnkitError:  # the loss became NaN: diverged (counted as chance-level error or worse)
+                results[name].append(1.0)
+            runs.append(str(out / f"{name}-seed{s}"))
+    return {"measured": {"learning_rate": lr, "test_top1_error": {k: _stats(v) for k, v in results.items()},
+                         "failed_to_train": {k: sum(v >= 0.8 for v in vals) for k, vals in results.items()}},
+            "verdict": _verdict(results["bn"], results["plain"]), "runs": runs}
+
+
+def reproduce(name: str, seeds: int = 3, quick: bool = False, out: str | Path | None = None) -> dict:
+    """Run claim ``name``; returns ``{"claim", "source", "claimed", "measured", "verdict", "seeds", "runs"}``."""
+    from cnnkit.spec.schema import suggest
+
+    if name not in CLAIMS:
+        raise CnnkitError(f"unknown claim {name!r}{suggest(name, CLAIMS)}; claims: {', '.join(CLAIMS)} "
+                          f"(see 'cnnkit reproduce list')")
+    if seeds < 1:
+        raise CnnkitError("--seeds must be at least 1")
+    c = CLAIMS[name]
+    folder = Path(out or f"runs/reproduce-{name}{'-quick' if quick else ''}")
+    if folder.exists() and any(folder.iterdir()):
+        raise CnnkitError(f"{folder} is not empty; choose another --out")
+    result = c.run(folder, seeds, quick)
+    report = {"claim": c.name, "source": c.source, "claimed": c.claimed, "scale": c.scale, "quick": quick,
+              "measured": result["measured"], "verdict": result["verdict"], "seeds": seeds, "runs": result["runs"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def describe(measured: dict, indent: str = "  ") -> list[str]:
+    """The measured figures in words: 'mean ± std (values)' for every averaged figure."""
+    lines = []
+    for key, value in measured.items():
+        if isinstance(value, dict) and "mean" in value:
+            vals = ", ".join(f"{v:.4g}" for v in value["values"])
+            lines.append(f"{indent}{key}: {value['mean']:.4g} ± {value['std']:.2g}  ({vals})")
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines += describe(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{key}: {value:,}" if isinstance(value, int) else f"{indent}{key}: {value}")
+    return lines
