@@ -21,7 +21,7 @@ from cnnkit.spec.schema import suggest
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
-INITS = ("default", "he", "xavier", "dirac")
+INITS = ("default", "he", "xavier", "dirac", "zeros", "small")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")
@@ -62,7 +62,8 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
     lr_bn_scale: float = _opt(1.0, "learning-rate multiplier for batch-norm parameters (airbench: 64 on BN biases)")
     train_bn_scale: bool = _opt(True, "batch-norm scales learn (false: they stay 1 and only their biases learn)")
-    init: str = _opt("default", "weight initialisation (dirac: 3x3/5x5 convolutions start as the identity)")
+    init: str = _opt("default", "weight initialisation (dirac: 3x3/5x5 convolutions start as the identity; "
+                                "zeros, small: the notes' cautionary examples)")
     whiten_stem: bool = _opt(False, "first conv = frozen patch-whitening filters computed from the training images")
     preprocess: str = _opt("standardize", "input preprocessing: per-channel standardisation, mean subtraction, or none")
     augment: str = _opt("", "comma list of augmentations, e.g. translate,flip ('default': the model's preset)")

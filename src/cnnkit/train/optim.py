@@ -51,7 +51,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 @torch.no_grad()
 def initialize(model: nn.Module, method: str) -> None:
-    """``he``: Gaussian with std sqrt(2 / fan) as in the notes (He et al. 2015); ``xavier``: Glorot.
+    """``he``: Gaussian with std sqrt(2 / fan) as in the notes (He et al. 2015); ``xavier``: Glorot;
+    ``zeros`` and ``small`` (Gaussian, std 0.01) are the notes' cautionary examples.
 
     ``dirac``: PyTorch's default, then the first ``in_channels`` filters of every
     odd-sized convolution with at least as many outputs as inputs pass their
@@ -59,6 +60,17 @@ def initialize(model: nn.Module, method: str) -> None:
     the identity and trains fast; airbench uses it for its 3×3 convolutions.
     """
     if method == "default":
+        return
+    if method in ("zeros", "small"):  # the notes' two mistakes: no symmetry breaking; signals that vanish
+        for m in model.modules():
+            weight = getattr(m, "weight", None)
+            if isinstance(m, BATCHNORMS) or not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+                continue
+            with torch.no_grad():
+                weight.zero_() if method == "zeros" else weight.normal_(0.0, 0.01)
+                bias = getattr(m, "bias", None)
+                if isinstance(bias, torch.Tensor):
+                    bias.zero_()
         return
     if method == "dirac":
         for m in model.modules():
