@@ -30,6 +30,12 @@ def test_quick_run_of_each_claim(name, tmp_path, capsys, data_root):
         assert [x for x in dropped if not x.startswith("dropout")] == plain
     if name == "batch-norm":
         assert r["measured"]["learning_rate"] >= 1.0
+    if name == "relu-vs-tanh":  # the sweep happened, and no regularisation of any kind
+        row = next(iter(r["measured"]["variants"].values()))
+        assert len(row["relu"]["sweep_epochs_to_target"]) >= 2 and len(row["tanh"]["sweep_epochs_to_target"]) >= 2
+        for run in r["runs"]:
+            cfg = json.loads((Path(run) / "config.json").read_text())
+            assert cfg["weight_decay"] == 0 and cfg["augment"] == "" and cfg["momentum"] == 0
 
 
 def test_unknown_claim_is_one_line(capsys):
