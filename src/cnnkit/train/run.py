@@ -1,10 +1,13 @@
 """A training run: config + data + model -> a run directory that describes itself.
 
-``runs/NAME/`` holds ``config.json`` (the resolved config), ``spec.json``,
-``metrics.jsonl`` (one row per epoch), ``checkpoint.safetensors`` (everything
-needed to resume: weights, optimizer, schedule, RNG states, history),
-``model.safetensors`` / ``best.safetensors`` (+ ``.json`` sidecars) and
-``summary.json`` with the final test error.
+``runs/NAME/`` holds ``config.json`` (the resolved config), ``config_sources.json``
+(where each value came from: defaults, the model's recipe, a named recipe, a
+config file, the options), ``spec.json``, ``metrics.jsonl`` (one row per epoch),
+``checkpoint.safetensors`` (everything needed to resume: weights, optimizer,
+schedule, RNG states, history, what the task owns), ``model.safetensors`` /
+``best.safetensors`` (+ ``.json`` sidecars), ``familiarity.safetensors`` (the
+calibration of predict's low-confidence flag) and ``summary.json`` with the
+final test metrics.
 """
 
 from __future__ import annotations
