@@ -57,6 +57,13 @@ def _verdict(better: list[float], worse: list[float]) -> str:
     return "inconclusive"
 
 
+def _spec_file(path: Path, spec: dict) -> Path:
+    """The experiment's network as a spec file beside its runs (a run names its model by file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec))
+    return path
+
+
 def _train(out: Path, model: str, **options) -> dict:
     import cnnkit
 
@@ -93,9 +100,7 @@ def _dropout(out: Path, seeds: int, quick: bool) -> dict:
              "dropout": {"input": [1, 28, 28], "layers": ["FC-500", "dropout0.5", "FC-50", "dropout0.5", "FC-10"]}}
     gaps, runs = {}, []
     for name, spec in specs.items():
-        path = out / f"{name}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(spec))
+        path = _spec_file(out / f"{name}.yaml", spec)
         gaps[name] = []
         for s in range(seeds):
             r = cnnkit.train(str(path), "mnist", out=str(out / f"{name}-seed{s}"), quiet=True, seed=s, limit_train=n,
@@ -126,9 +131,7 @@ def _batch_norm(out: Path, seeds: int, quick: bool) -> dict:
         spec = {"input": [1, 28, 28], "layers": [dict(conv, filters=16), "maxpool", dict(conv, filters=32), "maxpool",
                                                  dict(conv, filters=32), "gap", "FC-10"]}
         name = "bn" if bn else "plain"
-        path = out / f"{name}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(spec))
+        path = _spec_file(out / f"{name}.yaml", spec)
         results[name] = []
         for s in range(seeds):
             try:
@@ -155,9 +158,7 @@ def _initialisation(out: Path, seeds: int, quick: bool) -> dict:
 
     n, epochs = (2000, 3) if quick else (20000, 5)
     spec = {"input": [1, 28, 28], "layers": ["FC-256"] * 8 + ["FC-10"]}
-    path = out / "deep-mlp.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec))
+    path = _spec_file(out / "deep-mlp.yaml", spec)
     images = cnnkit.load_dataset("mnist")["test"].images[:500]
     errors, act_std, runs = {}, {}, []
     symmetric = []
@@ -296,9 +297,7 @@ def _relu_vs_tanh(out: Path, seeds: int, quick: bool) -> dict:
             spec = {**base, "name": f"cifar10-net-{act}",
                     "layers": [{**layer, "activation": {"type": act}} if layer.get("activation") else layer
                                for layer in base["layers"]]}
-            path = out / f"{act}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(spec))
+            path = _spec_file(out / f"{act}.yaml", spec)
             sweep = {}
             for lr in lrs:  # the learning rate that reaches the target in the fewest epochs (seed 0)
                 tag = f"{vname.split()[0].strip('+')}-{act}-lr{lr:g}".replace(" ", "")

@@ -92,12 +92,13 @@ def _run_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
+    def line(r, width):
         alias = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
         shape = "x".join(map(str, r["input"]))
-        print(f"{r['name']:<{width}}  {r['params']:>12,} params  {shape:>9}  {r['description']}{alias}"
-              f"  [{r['source']}]")
+        return (f"{r['name']:<{width}}  {r['params']:>12,} params  {shape:>9}  {r['description']}{alias}"
+                f"  [{r['source']}]")
+
+    _print_rows(rows, "name", line)
     return 0
 
 
@@ -252,6 +253,13 @@ def _percent(p: float) -> str:
     return f"{100 * p:.1f}%"
 
 
+def _print_rows(rows: list[dict], key: str, line) -> None:
+    """One line per row, the ``key`` column padded to the longest: ``line(row, width)`` writes it."""
+    width = max(len(str(r[key])) for r in rows)
+    for r in rows:
+        print(line(r, width))
+
+
 def _configure_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("list", "info", "fetch"), help="list datasets, describe one, or download it")
     p.add_argument("name", nargs="?", help="dataset name or folder:PATH")
@@ -269,10 +277,9 @@ def _run_data(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows))
         else:
-            width = max(len(r["name"]) for r in rows)
-            for r in rows:
-                print(f"{r['name']:<{width}}  {r['description']}")
-            print(f"{'folder:PATH':<{width}}  your own images, one sub-folder per class")
+            rows.append({"name": "folder:PATH", "description": "your own images, one sub-folder per class (or a "
+                                                                "targets.csv for regression)"})
+            _print_rows(rows, "name", lambda r, w: f"{r['name']:<{w}}  {r['description']}")
         return 0
     if not args.name:
         raise CnnkitError(f"'cnnkit data {args.action}' needs a dataset name (see 'cnnkit data list')")
@@ -528,9 +535,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows))
         else:
-            width = max(len(r["claim"]) for r in rows)
-            for r in rows:
-                print(f"{r['claim']:<{width}}  {r['claimed']}  [{r['source']}]")
+            _print_rows(rows, "claim", lambda r, w: f"{r['claim']:<{w}}  {r['claimed']}  [{r['source']}]")
         return 0
     r = reproduce(args.name, args.seeds, args.quick, args.out)
     if args.json:

@@ -116,12 +116,14 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
         return _from_head_targets(x, y, name)
     if isinstance(x, dict):  # several inputs: the one with images, and vectors beside it
         return _from_named_arrays(x, y, classes, name, regression)
+    images = _images(x)
+    labels, names = _targets(y, len(images), classes, regression)
+    return ImageData(images, labels, names, name)
+
+
+def _images(x) -> torch.Tensor:
+    """N x H x W, N x C x H x W or N x H x W x C numbers -> uint8 (N, C, H, W); floats in [0, 1] are scaled."""
     x = np.asarray(x)
-    y = np.asarray(y)
-    fractional = y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (np.mod(y, 1) == 0))
-    if regression is None and fractional:
-        raise CnnkitError("the labels have fractional values: for real-valued targets pass regression=True "
-                          "(task regress); for classes give integers or strings")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4:
@@ -138,9 +140,19 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
         if xf.size and xf.max() <= 1.0 and xf.min() >= 0.0:
             xf = xf * 255.0
         x = np.clip(np.rint(xf), 0, 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _targets(y, n: int, classes, regression: bool | None) -> tuple[torch.Tensor, list[str]]:
+    """Labels -> (int64 class indices, class names), or real-valued targets -> (float (N, T), target names)."""
+    y = np.asarray(y)
+    fractional = y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (np.mod(y, 1) == 0))
+    if regression is None and fractional:
+        raise CnnkitError("the labels have fractional values: for real-valued targets pass regression=True "
+                          "(task regress); for classes give integers or strings")
     if regression:
-        if y.ndim not in (1, 2) or len(y) != len(x) or not np.issubdtype(y.dtype, np.number):
-            raise CnnkitError(f"regression targets must be numbers of shape ({len(x)},) or ({len(x)}, T), "
+        if y.ndim not in (1, 2) or len(y) != n or not np.issubdtype(y.dtype, np.number):
+            raise CnnkitError(f"regression targets must be numbers of shape ({n},) or ({n}, T), "
                               f"got {y.dtype} {y.shape}")
         if not np.isfinite(y).all():
             raise CnnkitError("regression targets contain NaN or infinite values")
@@ -148,10 +160,9 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
         names = [str(c) for c in classes] if classes is not None else [f"target{i}" for i in range(y2.shape[1])]
         if len(names) != y2.shape[1]:
             raise CnnkitError(f"{len(names)} target names for {y2.shape[1]} targets")
-        return ImageData(torch.from_numpy(np.ascontiguousarray(x)), torch.as_tensor(y2, dtype=torch.float32),
-                         names, name)
-    if y.ndim != 1 or len(y) != len(x):
-        raise CnnkitError(f"labels must be a vector of {len(x)} entries, got shape {y.shape}")
+        return torch.as_tensor(y2, dtype=torch.float32), names
+    if y.ndim != 1 or len(y) != n:
+        raise CnnkitError(f"labels must be a vector of {n} entries, got shape {y.shape}")
     if classes is None:
         uniq = np.unique(y)
         classes = [str(c) for c in uniq]
@@ -163,8 +174,8 @@ def from_arrays(x, y, classes=None, name: str = "arrays", regression: bool | Non
             index = np.array([lookup[str(v)] for v in y], dtype=np.int64)
         except KeyError as exc:
             raise CnnkitError(f"label {exc.args[0]!r} is not one of the classes {classes}") from None
-    return ImageData(torch.from_numpy(np.ascontiguousarray(x)), torch.as_tensor(index, dtype=torch.long),
-                     classes, name)
+    return torch.as_tensor(index, dtype=torch.long), classes
+
 
 
 def fit_method(src: tuple[int, int, int], dst: tuple[int, int, int]) -> str:
@@ -227,13 +238,14 @@ def _from_head_targets(x, y: dict, name: str) -> ImageData:
     """``{"digit": classes, "size": values}``: float arrays are regression targets, integers or strings classes."""
     if not y:
         raise CnnkitError("give at least one head's targets")
-    parts = {}
-    for head, target in y.items():
+    base = from_arrays(x, next(iter(y.values())), name=name,
+                       regression=True if np.asarray(next(iter(y.values()))).dtype.kind == "f" else None)
+    targets, names = {}, {}
+    for head, target in y.items():  # the images are converted once, by the line above
         arr = np.asarray(target)
-        parts[str(head)] = from_arrays(x, arr, name=name, regression=True if arr.dtype.kind == "f" else None)
-    first = next(iter(parts.values()))
-    return replace(first, targets={h: d.labels for h, d in parts.items()},
-                   target_classes={h: list(d.classes) for h, d in parts.items()})
+        targets[str(head)], names[str(head)] = _targets(arr, len(base), None,
+                                                        True if arr.dtype.kind == "f" else None)
+    return replace(base, targets=targets, target_classes=names)
 
 
 def _from_named_arrays(x: dict, y, classes, name: str, regression) -> ImageData:

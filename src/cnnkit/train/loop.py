@@ -77,7 +77,6 @@ class Trainer:
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling
     stop_requested: bool = False  # set by a signal handler; honoured between steps
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
-    batch_extras: dict | None = None  # the current batch's other inputs (multi-input networks)
 
     def __post_init__(self) -> None:
         self.task.bind(self)
@@ -104,21 +103,20 @@ class Trainer:
         return self.model
 
     def _batches(self, data, order: torch.Tensor, first: int, device):
-        """(uint8 images, labels) of each batch from ``first`` on, for this rank, on ``device``."""
+        """(uint8 images, labels or per-head targets, other inputs or None) of each batch from ``first`` on,
+        for this rank, on ``device``."""
         b = self.cfg.batch_size
         if isinstance(data, StreamingData):  # decoded by worker processes, batch by batch
             for x, y in data.batches(order, b, first, pin=device.type == "cuda", rank=self.rank, world=self.world):
-                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True), None
             return
         for i in range(first * b, len(order), b):
             idx = order[i:i + b]
             if self.world > 1:  # this rank's share of the global batch; DDP averages the gradients
                 idx = idx[self.rank::self.world]
-            self.batch_extras = {k: v[idx] for k, v in data.extras.items()} if data.extras else None
-            if data.targets:  # a several-head network: one target per head
-                yield data.images[idx], {k: v[idx] for k, v in data.targets.items()}
-            else:
-                yield data.images[idx], data.labels[idx]
+            extras = {k: v[idx] for k, v in data.extras.items()} if data.extras else None
+            targets = {k: v[idx] for k, v in data.targets.items()} if data.targets else data.labels[idx]
+            yield data.images[idx], targets, extras  # (images, labels or {head: targets}, other inputs)
 
     def train_one_epoch(self, data: ImageData | StreamingData, state: FitState) -> dict:
         cfg = self.cfg
@@ -139,7 +137,7 @@ class Trainer:
         first = partial["batch"] if partial else 0
         self.notify("on_epoch_begin", state, batches)
         start = time.perf_counter() - (partial["seconds"] if partial else 0.0)
-        for i, (images, y) in enumerate(self._batches(data, order, first, dev), start=first):
+        for i, (images, y, extras) in enumerate(self._batches(data, order, first, dev), start=first):
             images, y = self.task.batch(images, y, self.aug_gen)  # rotation, denoising, reconstruction targets
             x = self.normalizer(images)  # (B, C, H, W) float
             if self.augmenter:
@@ -147,8 +145,8 @@ class Trainer:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             set_lr(self.optimizer, self.schedule.lr_at(state.step))
-            if self.batch_extras:  # a multi-input network: the images and the vectors beside them
-                x = {self.model.image_input: x, **self.batch_extras}
+            if extras:  # a multi-input network: the images and the vectors beside them
+                x = {self.model.image_input: x, **extras}
             loss, out = self.task.train_step(self, x, y, state)  # the task owns the step
             state.step += 1
             seen += len(images)
