@@ -31,9 +31,9 @@ MAX_FULL = 1024
 
 
 def _output_module(model) -> torch.nn.Module:
-    from cnnkit.layers.network import _output_index
+    from cnnkit.layers.network import output_layer_index
 
-    name = model.spec.layers[_output_index(model.spec)].name
+    name = model.spec.layers[output_layer_index(model.spec)].name
     return model.classifier._modules.get(name) or model.features._modules[name]
 
 

@@ -131,9 +131,9 @@ class CNN(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the output layer with a fresh one of ``num_classes`` units."""
         spec = with_num_classes(self.spec, num_classes)
-        name = spec.layers[_output_index(spec)].name
+        name = spec.layers[output_layer_index(spec)].name
         shapes = block_input_shapes(spec.layers, spec.input)
-        idx = _output_index(spec)
+        idx = output_layer_index(spec)
         new = build_layer(spec.layers[idx], shapes[idx], flat=any(lt.type in FLAT for lt in spec.layers[:idx]))
         old = self.classifier if name in self.classifier._modules else self.features
         ref = old._modules[name]
@@ -146,7 +146,7 @@ class CNN(nn.Module):
         self.spec = spec
 
 
-def _output_index(spec: ModelSpec) -> int:
+def output_layer_index(spec: ModelSpec) -> int:
     for i in range(len(spec.layers) - 1, -1, -1):
         if spec.layers[i].type in OUTPUT_TYPES:
             return i
@@ -158,7 +158,7 @@ def with_num_classes(spec: ModelSpec, num_classes: int) -> ModelSpec:
     """The same spec with its output layer resized to ``num_classes``."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise CnnkitError(f"num_classes must be a positive integer, got {num_classes!r}")
-    i = _output_index(spec)
+    i = output_layer_index(spec)
     layer = spec.layers[i]
     key = "filters" if layer.type == "conv" else "units"
     if layer.args[key] == num_classes:
