@@ -1,5 +1,6 @@
 """Layers PyTorch lacks, checked against PyTorch's own convolution where they coincide."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -105,3 +106,12 @@ def test_scale_layer_multiplies_and_counts_nothing():
     torch.testing.assert_close(m(x), 0.25 * fc(x.flatten(1)))
     s = cnnkit.summary(spec)
     assert s.layers[-1].params == 0 and "scale x0.25" in s.layers[-1].description
+
+
+@pytest.mark.parametrize("size,c", [(5, 16), (3, 7), (4, 5), (5, 2), (1, 3)])
+def test_local_response_norm_equals_pytorch(size, c):
+    from cnnkit.layers.modules import LocalResponseNorm
+
+    x = torch.randn(3, c, 6, 5) * 3
+    ours = LocalResponseNorm(size, alpha=1e-3, beta=0.75, k=2.0)(x)
+    assert torch.allclose(ours, torch.nn.LocalResponseNorm(size, alpha=1e-3, beta=0.75, k=2.0)(x), atol=1e-6)

@@ -49,6 +49,8 @@ def _weights(path):
 @pytest.mark.parametrize("options", [
     dict(), dict(val_split=0.1, schedule="plateau", patience=1),
     dict(optimizer="adam", lr=0.002, nesterov=False),  # fused Adam: its step counters travel in the checkpoint too
+    # SDLM: its curvature, re-estimated before each pass, travels in the checkpoint too
+    dict(optimizer="sdlm", lr=0.0005, nesterov=False, momentum=0.0, schedule="lecun1998", init="lecun1998"),
     pytest.param(dict(device="cuda", deterministic=True),
                  marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
 def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, data_root, options):

@@ -67,6 +67,19 @@ def random_scale(x: torch.Tensor, g: torch.Generator, amount: float = 0.1) -> to
     return _affine(x, theta)
 
 
+def random_distort(x: torch.Tensor, g: torch.Generator, amount: float = 0.1) -> torch.Tensor:
+    """LeCun et al. 1998's distortions: a random combination of translation (up to ``amount`` of the side),
+    scaling, squeezing (one axis compressed as the other stretches) and horizontal shearing (each up to
+    ``amount``)."""
+    n, dev = x.shape[0], x.device
+    s = 1.0 / _uniform(n, 1 - amount, 1 + amount, g, dev)  # grid coordinates: the inverse of the zoom
+    q = _uniform(n, 1 - amount, 1 + amount, g, dev)  # squeeze: x scaled by q, y by 1/q
+    shear = _uniform(n, -amount, amount, g, dev)
+    tx, ty = (_uniform(n, -2 * amount, 2 * amount, g, dev) for _ in range(2))  # grid units: the side is 2
+    theta = torch.stack([torch.stack([s * q, s * shear, tx], 1), torch.stack([torch.zeros_like(s), s / q, ty], 1)], 1)
+    return _affine(x, theta)
+
+
 def random_resized_crop(x: torch.Tensor, g: torch.Generator, min_scale: float = 0.35) -> torch.Tensor:
     """Inception-style crop: a random area in [min_scale, 1] and aspect in [3/4, 4/3], resized back."""
     n = x.shape[0]
@@ -143,6 +156,8 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "flip": Augmentation(lambda x, g, p: random_flip(x, g, p), 0.5, "horizontal flip with probability p"),
     "rotate": Augmentation(lambda x, g, p: random_rotate(x, g, p), 10.0, "rotate by up to N degrees"),
     "scale": Augmentation(lambda x, g, p: random_scale(x, g, p), 0.1, "zoom by a factor in [1-a, 1+a]"),
+    "distort": Augmentation(lambda x, g, p: random_distort(x, g, p), 0.1,
+                            "LeCun 1998: random translation, scaling, squeezing and shearing, each up to a"),
     "resized_crop": Augmentation(lambda x, g, p: random_resized_crop(x, g, p), 0.35,
                                  "crop a random area fraction >= a and aspect in [3/4, 4/3], resize back"),
     "jitter": Augmentation(lambda x, g, p: color_jitter(x, g, p), 0.2, "brightness, contrast and colour jitter"),

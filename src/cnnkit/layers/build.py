@@ -186,7 +186,7 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "multiply": lambda layer, shape: M.Merge("multiply"),
     "dropout": lambda layer, shape: nn.Dropout(layer["p"]),
     "scale": lambda layer, shape: M.Scale(layer["factor"]),
-    "lrn": lambda layer, shape: nn.LocalResponseNorm(layer["size"], layer["alpha"], layer["beta"], layer["k"]),
+    "lrn": lambda layer, shape: M.LocalResponseNorm(layer["size"], layer["alpha"], layer["beta"], layer["k"]),
     "inception": _inception,
     "residual": _residual,
     "batchnorm": _batchnorm,

@@ -409,3 +409,28 @@ class Chain(nn.Sequential):
         names = list(self._modules)
         moved = ", ".join(f"{names[i]}.act after {names[i + 1]}" for i in sorted(self.deferred))
         return f"runs {moved} (same values: max pooling commutes with a non-decreasing activation)"
+
+
+class LocalResponseNorm(nn.Module):
+    """AlexNet's local response normalisation across channels, with ``nn.LocalResponseNorm``'s arithmetic:
+    ``b = a / (k + alpha / n * sum of a^2 over the n adjacent maps) ** beta``.
+
+    The window sum is ``n`` shifted slices of the zero-padded squares added up, instead of PyTorch's
+    3-D average pooling, which took 3x as long as the rest of a small CIFAR net on a 2-core CPU.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        sq = F.pad((x * x).unsqueeze(1), (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2)).squeeze(1)
+        window = sq[:, 0:c]
+        for i in range(1, self.size):
+            window = window + sq[:, i:i + c]
+        return x / (window * (self.alpha / self.size) + self.k).pow(self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+

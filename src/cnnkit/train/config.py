@@ -19,9 +19,9 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.tasks import LOSSES, TASKS
 from cnnkit.spec.schema import suggest
 
-OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
-INITS = ("default", "he", "xavier", "dirac", "zeros", "small")
+OPTIMIZERS = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "sdlm")
+SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle", "lecun1998")
+INITS = ("default", "he", "xavier", "lecun1998", "dirac", "zeros", "small")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")

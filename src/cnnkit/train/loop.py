@@ -21,7 +21,7 @@ from cnnkit.data.tensors import ImageData
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.tasks import Task
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.optim import set_lr
+from cnnkit.train.optim import CURVATURE_PATTERNS, SDLM, estimate_curvature, set_lr
 from cnnkit.train.schedule import LRSchedule
 
 
@@ -118,6 +118,17 @@ class Trainer:
             targets = {k: v[idx] for k, v in data.targets.items()} if data.targets else data.labels[idx]
             yield data.images[idx], targets, extras  # (images, labels or {head: targets}, other inputs)
 
+    def _refresh_curvature(self, data, epoch: int) -> None:
+        """SDLM's Gauss-Newton diagonal, re-estimated on a seeded sample of patterns before each pass (the
+        sample depends only on the seed and the epoch, so a resumed run draws the same one)."""
+        if isinstance(data, StreamingData) or data.extras or data.targets or self.task.name != "classify":
+            raise CnnkitError("optimizer sdlm estimates the curvature of a classifier's cross-entropy on images "
+                              "held in memory; use it for single-input classification (or choose sgd/adam)")
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        idx = torch.randperm(len(data), generator=g)[:CURVATURE_PATTERNS]
+        x = self.normalizer(data.images[idx.to(data.images.device)])
+        self.optimizer.set_curvature(estimate_curvature(self.model, x, g))
+
     def train_one_epoch(self, data: ImageData | StreamingData, state: FitState) -> dict:
         cfg = self.cfg
         model, n = self.model, len(data)
@@ -128,6 +139,8 @@ class Trainer:
             self.data_gen.set_state(partial["data_gen"])
         self.epoch_data_state = self.data_gen.get_state()
         dev = next(model.parameters()).device
+        if partial is None and isinstance(self.optimizer, SDLM):
+            self._refresh_curvature(data, state.epoch)
         order = torch.randperm(n, generator=self.data_gen)
         if not isinstance(data, StreamingData):
             order = order.to(data.images.device)

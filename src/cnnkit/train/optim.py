@@ -31,6 +31,10 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "sdlm":
+        return SDLM(groups, lr=cfg.lr)
+    if cfg.optimizer == "adadelta":  # Zeiler 2012 as Kim 2014 used it: rho 0.95, eps 1e-6, lr 1.0
+        return torch.optim.Adadelta(groups, lr=cfg.lr, rho=0.95, eps=1e-6)
     kind, kwargs = {"sgd": (torch.optim.SGD, {"momentum": cfg.momentum, "nesterov": cfg.nesterov}),
                     "adagrad": (torch.optim.Adagrad, {}), "adam": (torch.optim.Adam, {}),
                     "adamw": (torch.optim.AdamW, {})}[cfg.optimizer]
@@ -44,6 +48,66 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return kind(groups, lr=cfg.lr, **kwargs)
 
 
+#: patterns SDLM estimates its curvature on before each pass (LeCun et al. 1998: 500)
+CURVATURE_PATTERNS = 500
+
+
+class SDLM(torch.optim.Optimizer):
+    """Stochastic diagonal Levenberg-Marquardt (LeCun et al. 1998, Appendix C; LeCun et al. 1998b).
+
+    Each parameter w_k moves by ``lr / (mu + h_kk)`` times its gradient, h_kk being a running estimate
+    of the diagonal of the Gauss-Newton matrix, re-estimated on a few hundred training patterns before
+    each pass (:func:`estimate_curvature`); ``mu`` (0.02 in the paper) keeps the step bounded where the
+    curvature is small.  Weight decay, when asked for, is added to the gradient as in SGD.
+    """
+
+    def __init__(self, params, lr: float = 5e-4, mu: float = 0.02):
+        super().__init__(params, {"lr": lr, "mu": mu, "weight_decay": 0.0})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad if not group["weight_decay"] else p.grad + group["weight_decay"] * p
+                h = self.state[p].get("curvature")
+                if h is None:
+                    h = self.state[p]["curvature"] = torch.zeros_like(p)
+                p.addcdiv_(grad, h + group["mu"], value=-group["lr"])
+        return loss
+
+    def set_curvature(self, diagonal: dict[torch.nn.Parameter, torch.Tensor]) -> None:
+        for p, h in diagonal.items():
+            self.state[p]["curvature"] = h
+
+
+def estimate_curvature(model: nn.Module, inputs: torch.Tensor, generator: torch.Generator,
+                       ) -> dict[torch.nn.Parameter, torch.Tensor]:
+    """The Gauss-Newton diagonal of the cross-entropy loss, averaged over ``inputs`` (normalised, one row each).
+
+    For a softmax output the Gauss-Newton matrix equals the Fisher information, whose diagonal is the
+    expected squared gradient of the loss of a label drawn from the network's own prediction: one backward
+    pass per pattern gives an unbiased estimate (the paper back-propagates second derivatives instead; both
+    estimate the same diagonal).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = [torch.zeros_like(p) for p in params]
+    was_training = model.training
+    model.eval()  # the curvature of the network as it predicts: no dropout noise in the estimate
+    for x in inputs:
+        logits = model(x.unsqueeze(0))
+        with torch.no_grad():
+            y = torch.multinomial(torch.softmax(logits.float(), 1), 1, generator=generator).flatten()
+        grads = torch.autograd.grad(nn.functional.cross_entropy(logits, y), params, allow_unused=True)
+        for t, g in zip(total, grads):
+            if g is not None:
+                t.add_(g * g)
+    model.train(was_training)
+    return {p: t / len(inputs) for p, t in zip(params, total)}
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
@@ -52,6 +116,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 @torch.no_grad()
 def initialize(model: nn.Module, method: str) -> None:
     """``he``: Gaussian with std sqrt(2 / fan) as in the notes (He et al. 2015); ``xavier``: Glorot;
+    ``lecun1998``: uniform in ±2.4 / fan-in, as LeNet-5 was published;
     ``zeros`` and ``small`` (Gaussian, std 0.01) are the notes' cautionary examples.
 
     ``dirac``: PyTorch's default, then the first ``in_channels`` filters of every
@@ -82,7 +147,15 @@ def initialize(model: nn.Module, method: str) -> None:
         weight = getattr(m, "weight", None)
         if isinstance(m, BATCHNORMS) or weight is None or weight.ndim < 2:
             continue
-        if method == "he":
+        if method == "lecun1998":  # LeCun et al. 1998, Appendix C: uniform in +-2.4 / fan-in
+            if hasattr(m, "out_index"):  # a connection table: each output map has its own fan-in
+                links = torch.bincount(m.out_index, minlength=m.out_channels)[m.out_index]
+                bound = (2.4 / (links * weight[0].numel())).view(-1, *[1] * (weight.ndim - 1))
+                weight.copy_((torch.rand_like(weight) * 2 - 1) * bound)
+            else:
+                fan_in = weight[0].numel()
+                nn.init.uniform_(weight, -2.4 / fan_in, 2.4 / fan_in)
+        elif method == "he":
             nn.init.kaiming_normal_(weight, mode="fan_out" if isinstance(m, nn.Conv2d) else "fan_in",
                                     nonlinearity="relu")
         else:

@@ -13,6 +13,10 @@ import math
 from cnnkit.train.config import TrainConfig
 
 ONECYCLE_PEAK_AT = 0.25  # fraction of training spent rising to the peak LR
+#: LeCun et al. 1998, section V.B: the global rate 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for
+#: 4, then 0.00001 - as multiples of the first rate, by epoch
+LECUN_1998 = (1.0, 1.0, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1)
+LECUN_1998_AFTER = 0.02
 
 
 class LRSchedule:
@@ -36,6 +40,9 @@ class LRSchedule:
         elif self.kind == "cosine":
             t = min(1.0, max(0, step - self.warmup) / max(1, self.total - self.warmup))
             lr *= 0.5 * (1 + math.cos(math.pi * t))
+        elif self.kind == "lecun1998":
+            epoch = step // self.steps_per_epoch
+            lr *= LECUN_1998[epoch] if epoch < len(LECUN_1998) else LECUN_1998_AFTER
         elif self.kind == "onecycle":
             t = step / self.total
             if t < ONECYCLE_PEAK_AT:
