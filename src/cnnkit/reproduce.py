@@ -441,7 +441,8 @@ def _lenet5_1998(out: Path, seeds: int, quick: bool) -> dict:
             "verdict": verdict, "runs": runs}
 
 
-def _cifar_variants(out: Path, specs: dict[str, dict], seeds: int, n: int, epochs: int, **options) -> tuple[dict, list]:
+def _cifar_variants(out: Path, specs: dict[str, dict], seeds: int, n: int, epochs: int, limit_test: int,
+                    **options) -> tuple[dict, list]:
     """Train each spec on CIFAR-10 with ``seeds`` seeds; returns ({name: {top1: [...], top5: [...]}}, runs)."""
     import cnnkit
 
@@ -452,7 +453,7 @@ def _cifar_variants(out: Path, specs: dict[str, dict], seeds: int, n: int, epoch
         for s in range(seeds):
             run = out / f"{name}-seed{s}"
             r = cnnkit.train(str(path), "cifar10", out=str(run), quiet=True, seed=s, limit_train=n, epochs=epochs,
-                             limit_test=0 if n == 0 else 2000, **options)
+                             limit_test=limit_test, **options)
             errors[name]["top1"].append(r.summary["test_top1_error"])
             errors[name]["top5"].append(r.summary["test_top5_error"])
             runs.append(str(run))
@@ -478,12 +479,12 @@ _CIFAR_RECIPE = dict(lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="onecycl
        claimed="pooling with overlap (3x3 windows, stride 2) lowers the error against non-overlapping 2x2 "
                "stride 2 pooling (AlexNet: -0.4% top-1, -0.3% top-5) and makes overfitting slightly harder",
        scale="a 3-conv AlexNet-style net (32-32-64 filters, ReLU) on CIFAR-10, the two poolings; quick: 3,000 "
-             "images, 3 epochs; full: 50,000 images, 12 epochs")
+             "images, 3 epochs; full: 20,000 images, 10 epochs")
 def _overlapping_pooling(out: Path, seeds: int, quick: bool) -> dict:
-    n, epochs = (3000, 3) if quick else (0, 12)
+    n, epochs = (3000, 3) if quick else (20000, 10)
     specs = {"pool3s2": _alexnet_style({"type": "maxpool", "size": 3, "stride": 2, "floor": True}, lrn=False),
              "pool2s2": _alexnet_style({"type": "maxpool", "size": 2, "stride": 2}, lrn=False)}
-    errors, runs = _cifar_variants(out, specs, seeds, n, epochs, **_CIFAR_RECIPE)
+    errors, runs = _cifar_variants(out, specs, seeds, n, epochs, 2000 if quick else 0, **_CIFAR_RECIPE)
     return {"measured": {"test_top1_error": {k: _stats(v["top1"]) for k, v in errors.items()},
                          "test_top5_error": {k: _stats(v["top5"]) for k, v in errors.items()},
                          "top1_difference": statistics.fmean(errors["pool3s2"]["top1"])
@@ -497,10 +498,10 @@ def _overlapping_pooling(out: Path, seeds: int, quick: bool) -> dict:
                "and costs memory and time",
        scale="both sides on CIFAR-10: the AlexNet side a 3-conv net (5x5, ReLU, LRN after conv1 and conv2, "
              "overlapping pooling), the VGG side a 3x3-conv stack (A's pattern, LRN after the first layer only); "
-             "quick: 2,000 images, 2 epochs; full: 50,000 images, 12 epochs. The verdict is AlexNet's claim; "
+             "quick: 2,000 images, 2 epochs; full: 20,000 images, 10 epochs. The verdict is AlexNet's claim; "
              "VGG's side holds unless LRN clearly helps there")
 def _lrn(out: Path, seeds: int, quick: bool) -> dict:
-    n, epochs = (2000, 2) if quick else (0, 12)
+    n, epochs = (2000, 2) if quick else (20000, 10)
     pool = {"type": "maxpool", "size": 3, "stride": 2, "floor": True}
 
     def vgg_style(lrn: bool) -> dict:
@@ -510,7 +511,7 @@ def _lrn(out: Path, seeds: int, quick: bool) -> dict:
 
     specs = {"alexnet-lrn": _alexnet_style(pool, lrn=True), "alexnet-plain": _alexnet_style(pool, lrn=False),
              "vgg-a-lrn": vgg_style(True), "vgg-a": vgg_style(False)}
-    errors, runs = _cifar_variants(out, specs, seeds, n, epochs, **_CIFAR_RECIPE)
+    errors, runs = _cifar_variants(out, specs, seeds, n, epochs, 2000 if quick else 0, **_CIFAR_RECIPE)
     alexnet = _verdict(errors["alexnet-lrn"]["top1"], errors["alexnet-plain"]["top1"])
     vgg_helps = _verdict(errors["vgg-a-lrn"]["top1"], errors["vgg-a"]["top1"])
     vgg = "does not hold at this scale" if vgg_helps == "holds" else "holds"
