@@ -24,7 +24,8 @@ def test_forward_shapes_match_inspector(name):
     net = cnnkit.build(name).eval()
     summary = cnnkit.summary(name)
     c, h, w = summary.input
-    x = torch.randn(2, c, h, w)
+    text = cnnkit.resolve_spec(name).is_text
+    x = torch.randint(0, 100, (2, c, h, w)) if text else torch.randn(2, c, h, w)  # token ids for a text net
     outputs = {}
     hooks = [m.register_forward_hook(lambda mod, i, o, n=n: outputs.__setitem__(n, o.shape))
              for n, m in [*net.features.named_children(), *net.classifier.named_children()]]
@@ -47,9 +48,10 @@ SMALL = [n for n in list_models() if get_entry(n).published.get("params", 0) < 3
 def test_backward_reaches_every_parameter(name):
     net = cnnkit.build(name).train()
     c, h, w = net.input_shape
-    loss = net(torch.randn(2, c, h, w)).logsumexp(1).mean()
+    x = torch.randint(1, 100, (2, c, h, w)) if net.spec.is_text else torch.randn(2, c, h, w)
+    loss = net(x).logsumexp(1).mean()
     loss.backward()
-    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    missing = [n for n, p in net.named_parameters() if p.grad is None and p.requires_grad]
     assert not missing
 
 

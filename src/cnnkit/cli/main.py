@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cnnkit.errors import CnnkitError
 
@@ -206,7 +207,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory (or a .safetensors weights file)")
-    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...; any mode and size)")
+    p.add_argument("images", nargs="*", help="image files (PNG, JPEG, ...; any mode and size), or sentences in "
+                                             "quotes for a text run")
+    p.add_argument("--file", help="a text run: a file of sentences, one per line")
     p.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert pictures whose background is the opposite of the training images' "
@@ -223,6 +226,12 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CnnkitError("--top must be at least 1")
+    if _is_text_run(args.run):
+        return _predict_sentences(args)
+    if args.file:
+        raise CnnkitError("--file lists sentences for a text run; give image files as arguments")
+    if not args.images:
+        raise CnnkitError("give one or more image files to classify")
     results = predict(args.run, args.images, args.top, invert=args.invert, digit_normalize=args.digit_normalize,
                       out_dir=args.out)
     if args.json:
@@ -239,6 +248,38 @@ def _run_predict(args: argparse.Namespace) -> int:
         best = ", ".join(f"{t['class']} {_percent(t['prob'])}" for t in r["top"])
         flag = "  [LOW CONFIDENCE]" if r["low_confidence"] else ""
         print(f"{r['file']}: {best}{flag}")
+        for note in r["notes"]:
+            print(f"  note: {note}")
+    return 0
+
+
+def _is_text_run(run: str) -> bool:
+    from cnnkit.rundir import load_json
+
+    spec = Path(run) / "spec.json"
+    return spec.is_file() and isinstance(load_json(spec).get("input"), dict)
+
+
+def _predict_sentences(args: argparse.Namespace) -> int:
+    from cnnkit.data.text import read_text, text_lines
+    from cnnkit.evaluate.evaluation import predict_text
+
+    texts = list(args.images)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise CnnkitError(f"--file {path}: no such file (one sentence per line)")
+        texts += text_lines(read_text(path))[0]
+    if not texts:
+        raise CnnkitError('give sentences in quotes (cnnkit predict RUN "a fine film") or --file with one per line')
+    results = predict_text(args.run, texts, args.top)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        best = ", ".join(f"{t['class']} {_percent(t['prob'])}" for t in r["top"])
+        shown = r["text"] if len(r["text"]) <= 70 else r["text"][:67] + "..."
+        print(f"{shown!r}: {best}")
         for note in r["notes"]:
             print(f"  note: {note}")
     return 0
@@ -273,12 +314,20 @@ def _run_data(args: argparse.Namespace) -> int:
     from cnnkit.data import DATASETS, load_dataset
 
     if args.action == "list":
+        from cnnkit.data.text import TEXT_DATASETS
+
         rows = [{"name": d.name, "description": d.description, "url": d.url} for d in DATASETS.values()]
+        rows += [{"name": n, "description": d, "url": ""} for n, (d, _) in TEXT_DATASETS.items()]
         if args.json:
             print(json.dumps(rows))
         else:
             rows.append({"name": "folder:PATH", "description": "your own images, one sub-folder per class (or a "
                                                                 "targets.csv for regression)"})
+            rows.append({"name": "text:DIR", "description": "your own text: class folders of .txt documents, or "
+                                                             "CLASS.txt files with one sample per line"})
+            rows.append({"name": "csv:PATH, tsv:PATH", "description": "a table with a header (text and label "
+                                                                       "columns found by name), or a folder of "
+                                                                       "train/dev/test files"})
             _print_rows(rows, "name", lambda r, w: f"{r['name']:<{w}}  {r['description']}")
         return 0
     if not args.name:
@@ -287,6 +336,8 @@ def _run_data(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         print(f"{ds.name}: ready ({', '.join(f'{k} {len(v):,}' for k, v in ds.splits.items())} images)")
         return 0
+    if ds.vocabulary is not None:
+        return _text_info(ds, args.json)
     info = {"name": ds.name, "classes": ds.classes, "shape": list(ds.shape), "notes": ds.notes, "splits": {}}
     for split_name, d in ds.splits.items():
         mean, std = d.channel_stats()
@@ -303,6 +354,30 @@ def _run_data(args: argparse.Namespace) -> int:
         std = ", ".join(f"{v:.4f}" for v in s["std"])
         print(f"  {split_name:<5} {s['n']:>7,} images  mean [{mean}]  std [{std}]")
     print("  classes: " + ", ".join(ds.classes))
+    return 0
+
+
+def _text_info(ds, as_json: bool) -> int:
+    """A text data set: the counts before any split, then each split and the vocabulary."""
+    import torch
+
+    splits = {name: {"n": len(d), "per_class": torch.bincount(d.labels, minlength=len(ds.classes)).tolist(),
+                     "mean_tokens": round(float((d.images != 0).sum()) / max(1, len(d)), 2)}
+              for name, d in ds.splits.items()}
+    info = {"name": ds.name, "classes": ds.classes, "total": ds.totals["samples"],
+            "per_class": ds.totals["per_class"], "notes": ds.notes, "splits": splits,
+            "vocabulary": len(ds.vocabulary), "tokens_per_sample": ds.vocabulary.length}
+    if as_json:
+        print(json.dumps(info))
+        return 0
+    per = " + ".join(f"{n:,} {c}" for c, n in ds.totals["per_class"].items())
+    print(f"{ds.name}: {len(ds.classes)} classes, {ds.totals['samples']:,} samples = {per}")
+    for note in ds.notes:
+        print(f"note: {note}")
+    for name, s in splits.items():
+        print(f"  {name:<5} {s['n']:>7,} samples  {s['mean_tokens']:.1f} words on average")
+    print(f"  vocabulary: {len(ds.vocabulary):,} tokens from the training split (with <pad> and <unk>), "
+          f"{ds.vocabulary.length} tokens per sample")
     return 0
 
 

@@ -193,6 +193,8 @@ def parse_augment(text: str | None) -> list[tuple[str, float | None]]:
 
 def default_preset(input_shape: tuple[int, int, int]) -> str:
     c, h, _ = input_shape
+    if (c, h) == (1, 1):  # token ids of text: no image augmentation applies
+        return ""
     if c == 1:
         return "translate"
     if h <= 64:

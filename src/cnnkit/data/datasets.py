@@ -11,6 +11,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ class Dataset:
     digits: bool = False
     #: a left-right mirror keeps every label (false for digits and characters: a mirrored 2 is no 2)
     mirror_safe: bool = True
+    #: text data sets: the tokeniser's vocabulary (fitted on the training split), and the counts before any split
+    vocabulary: Any = None
+    totals: dict | None = None
 
     def flip_warning(self, where: str) -> str | None:
         """A warning when ``where`` (e.g. '--tta flip') mirrors images whose labels do not survive it."""
@@ -240,15 +244,25 @@ register_dataset(DatasetInfo("cifar100", "100 object classes, 50,000 train + 10,
 
 # ----------------------------------------------------------------------------- entry point
 def list_datasets() -> list[str]:
-    return list(DATASETS)
+    from cnnkit.data.text import TEXT_DATASETS
+
+    return [*DATASETS, *TEXT_DATASETS]
 
 
 def load_dataset(name: str, data_dir=None, *, input_shape: tuple[int, int, int] | None = None,
-                 download: bool = True, seed: int = 0, strict: bool = False, stream: bool = False) -> Dataset:
-    """Load a named dataset, or ``folder:PATH`` (decoded to ``input_shape`` when given).
+                 download: bool = True, seed: int = 0, strict: bool = False, stream: bool = False,
+                 text_options: dict | None = None) -> Dataset:
+    """Load a named dataset, or ``folder:PATH`` (decoded to ``input_shape`` when given), or text
+    (``mr``, ``text:DIR``, ``csv:PATH``, ``tsv:PATH``: see :mod:`cnnkit.data.text`; ``input_shape``
+    (1, 1, L) sets the tokens per sample).
 
     ``stream`` keeps an image folder's training split on disk (see :mod:`cnnkit.data.stream`).
     """
+    from cnnkit.data.text import is_text_dataset, load_text_dataset
+
+    if is_text_dataset(name):
+        length = input_shape[2] if input_shape and input_shape[:2] == (1, 1) else 0
+        return load_text_dataset(name, data_dir, length=length, seed=seed, **(text_options or {}))
     if name.startswith("folder:"):
         root = Path(name[len("folder:"):]).expanduser()
         c, h, w = input_shape or _guess_folder_shape(root)
@@ -259,8 +273,9 @@ def load_dataset(name: str, data_dir=None, *, input_shape: tuple[int, int, int] 
     if stream and key in DATASETS:
         raise CnnkitError(f"--stream is for image folders larger than memory; {name} is loaded into memory")
     if key not in DATASETS:
-        raise CnnkitError(f"unknown dataset {name!r}{suggest(key, DATASETS)}; available: "
-                          f"{', '.join(DATASETS)}, or folder:PATH for your own images")
+        raise CnnkitError(f"unknown dataset {name!r}{suggest(key, [*DATASETS, 'mr'])}; available: "
+                          f"{', '.join(DATASETS)}, mr, or folder:PATH for your own images, text:DIR / csv:PATH / "
+                          f"tsv:PATH for your own text")
     return DATASETS[key].load(data_dir=data_dir, download=download, strict=strict)
 
 

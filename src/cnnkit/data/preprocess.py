@@ -4,6 +4,7 @@
 * ``channel-mean``: subtract the per-channel mean (VGG).
 * ``mean-image``: subtract the mean image, a C x H x W array (AlexNet).
 * ``none``: pixels scaled to [0, 1].
+* ``tokens`` (chosen for text): token ids pass through unchanged.
 
 A :class:`Normalizer` is a module with buffers, so it travels with the model's
 weights and ``predict`` normalises exactly as training did.
@@ -30,6 +31,8 @@ class Normalizer(nn.Module):
     @classmethod
     def fit(cls, method: str, data: ImageData, chunk: int = 8192) -> Normalizer:
         c = data.images.shape[1]
+        if data.images.dtype == torch.long:  # token ids pass through to the embedding unchanged
+            return cls("tokens", torch.zeros(1, 1, 1), torch.ones(1, 1, 1), 1.0)
         scale = 1 / 255 if data.images.dtype == torch.uint8 else 1.0
         ones, zeros = torch.ones(c, 1, 1), torch.zeros(c, 1, 1)
         if method == "none":
@@ -52,6 +55,8 @@ class Normalizer(nn.Module):
                    1 / 255 if scale is None else float(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.method == "tokens":
+            return x
         # one fused multiply-add per pixel: x * (scale / std) + (-mean / std)
         gain = self.scale / self.std
         return torch.addcmul(-self.mean / self.std, x.float(), gain)

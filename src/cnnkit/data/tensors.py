@@ -33,15 +33,18 @@ class ImageData:
     #: a several-head network's targets, by head (``labels`` holds the first head's), and each head's names
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     target_classes: dict[str, list[str]] = field(default_factory=dict)
+    #: text data: each sample's raw text (``images`` then hold int64 token ids, (N, 1, 1, L))
+    texts: list[str] | None = None
 
     def __post_init__(self) -> None:
         for key, value in self.extras.items():
             if value.shape[0] != self.images.shape[0]:
                 raise CnnkitError(f"{self.name or 'dataset'}: input {key!r} has {value.shape[0]:,} rows for "
                                   f"{self.images.shape[0]:,} images")
-        if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
-            raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (or float32) (N, C, H, W), got "
-                              f"{self.images.dtype} {tuple(self.images.shape)}")
+        if self.images.dtype not in (torch.uint8, torch.float32, torch.long) or self.images.ndim != 4 or (
+                self.images.dtype == torch.long and self.images.shape[1:3] != (1, 1)):
+            raise CnnkitError(f"{self.name or 'dataset'}: images must be uint8 (or float32) (N, C, H, W), or token "
+                              f"ids int64 (N, 1, 1, L); got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.is_floating_point():  # regression targets: (N,) or (N, T), ``classes`` name the T outputs
             if self.labels.ndim not in (1, 2) or self.labels.shape[0] != self.images.shape[0]:
                 raise CnnkitError(f"{self.name or 'dataset'}: {self.images.shape[0]:,} images but targets of shape "
@@ -64,7 +67,12 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         return replace(self, images=self.images[index], labels=self.labels[index],
                        extras={k: v[index] for k, v in self.extras.items()},
-                       targets={k: v[index] for k, v in self.targets.items()})
+                       targets={k: v[index] for k, v in self.targets.items()},
+                       texts=None if self.texts is None else [self.texts[i] for i in index.tolist()])
+
+    @property
+    def is_text(self) -> bool:
+        return self.images.dtype == torch.long
 
     def select_classes(self, keep: list[int], per_class: int = 0, seed: int = 0) -> ImageData:
         """Only the classes ``keep`` (relabelled 0..k-1), optionally ``per_class`` seeded samples of each."""

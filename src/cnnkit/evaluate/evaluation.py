@@ -100,6 +100,37 @@ def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
     return out
 
 
+def predict_text(run, texts: list[str], top: int = 5, device: str = "cpu") -> list[dict]:
+    """Top-``top`` classes for each sentence of a text run, tokenised and encoded as training did; each item:
+    ``text``, ``top``, ``unknown_words`` (tokens outside the run's vocabulary), ``notes``."""
+    from cnnkit.data.text import tokenize
+    from cnnkit.errors import CnnkitError
+
+    tm = _trained(run).to(device)
+    vocab = tm.vocabulary
+    if vocab is None:
+        raise CnnkitError(f"{run} is not a text run (no vocabulary); give it image files")
+    ids, _, _ = vocab.encode_texts(texts)
+    probs = tm.predict_proba(ids.to(device))
+    k = min(top, probs.shape[1])
+    values, idx = probs.topk(k, dim=1)
+    out = []
+    for text, pv, iv in zip(texts, values, idx):
+        tokens = tokenize(text)
+        unknown = [t for t in tokens[:vocab.length] if t not in vocab.index]
+        notes = []
+        if len(tokens) > vocab.length:
+            notes.append(f"only the first {vocab.length} of its {len(tokens)} words were read")
+        if unknown:
+            notes.append(f"{len(unknown)} of {min(len(tokens), vocab.length)} words unknown to the run: "
+                         f"{', '.join(unknown[:8])}{' ...' if len(unknown) > 8 else ''}")
+        if not tokens:
+            notes.append("no words left after tokenising: the answer reflects the network's bias only")
+        out.append({"text": text, "top": [{"class": tm.classes[int(i)], "prob": float(p)} for p, i in zip(pv, iv)],
+                    "unknown_words": len(unknown), "notes": notes})
+    return out
+
+
 def _predict_values(tm: TrainedModel, files, images, infos, task: str, out_dir) -> list[dict]:
     """Regression: the predicted values by name; reconstruction: the rebuilt picture, written as a PNG."""
     import numpy as np

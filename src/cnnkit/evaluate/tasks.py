@@ -68,6 +68,8 @@ class Task:
         else:
             loss.backward()
             t.optimizer.step()
+        if t.cfg.max_norm:
+            t.constrain_output_norm()
         return loss, out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

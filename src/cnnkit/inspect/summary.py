@@ -35,6 +35,7 @@ from fractions import Fraction
 from cnnkit.errors import GeometryError, SpecError
 from cnnkit.inspect.geometry import output_size, rounding_of
 from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.spec.parse import as_2d
 from cnnkit.spec.schema import ELEMENTWISE, FLAT, MERGE, RESHAPE, SPATIAL, suggest
 
 
@@ -269,6 +270,70 @@ def _pool(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
         stats.weights = stats.biases = flow.c
         stats.macs = out.size
     stats, out = _apply_activation(layer, stats, out, where)
+    stats.receptive_field = _rf(out)
+    return stats, out
+
+
+@rule("embedding")
+def _embedding(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    """A lookup table: each of the L token ids picks its row of D numbers (no multiplications)."""
+    a = layer.args
+    if (flow.c, flow.h) != (1, 1):
+        raise SpecError(f"{_where(layer, where)}: an embedding reads 1 x 1 x L token ids, got {flow.shape}")
+    copies = int(a["channels"])
+    out = replace(flow, c=a["dim"] * copies)
+    desc = f"embedding {a['vocab']:,} words x {a['dim']}"
+    if copies == 2:
+        desc += ", a fixed and a fine-tuned copy"
+    elif a["freeze"]:
+        desc += ", fixed"
+    if a["vectors"]:
+        desc += f", from {a['vectors']}"
+    return LayerStats(layer.name, layer.type, out.shape, weights=a["vocab"] * a["dim"] * copies,
+                      neurons=out.size, connections=out.size, description=desc), out
+
+
+@rule("conv1d", "maxpool1d")
+def _one_d(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    """Computed as the 2-D layer with 1 x h windows over C x 1 x L maps: the same arithmetic."""
+    if flow.h != 1:
+        raise SpecError(f"{_where(layer, where)}: a 1-D layer needs C x 1 x L maps (a sequence), got "
+                        f"{'x'.join(map(str, flow.shape))}; 2-D maps take conv/maxpool")
+    stats, out = RULES[as_2d(layer).type](as_2d(layer), flow, where)
+    stats.type = layer.type
+    return stats, out
+
+
+GATES = {"rnn": ("", 1), "gru": ("r, z, n", 3), "lstm": ("i, f, g, o", 4)}
+
+
+@rule("rnn", "lstm", "gru")
+def _recurrent(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    """Parameters as PyTorch counts them: per layer and direction, U (gates x H x input), W (gates x H x H)
+    and two bias vectors (b_ih, b_hh), gates = 1 (RNN), 3 (GRU), 4 (LSTM).  The lecture's V (hidden to
+    output) is the layer that follows."""
+    a = layer.args
+    if flow.h != 1:
+        raise SpecError(f"{_where(layer, where)}: a recurrent layer reads a sequence, C x 1 x L; got "
+                        f"{'x'.join(map(str, flow.shape))} (put it after an embedding or a conv1d)")
+    names, gates = GATES[layer.type]
+    h, dirs, steps = a["hidden"], 2 if a["bidirectional"] else 1, flow.w
+    weights = biases = macs = 0
+    width = flow.c
+    for _ in range(a["layers"]):
+        weights += dirs * gates * h * (width + h)
+        biases += dirs * 2 * gates * h
+        macs += dirs * steps * gates * h * (width + h)
+        width = h * dirs
+    out = replace(flow, c=width, w=steps if a["output"] == "sequence" else 1,
+                  rf_w=flow.rf_w + (steps - 1) * flow.jump_w if a["output"] == "last" else flow.rf_w)
+    matrices = f"U {gates}x{h}x{flow.c}, W {gates}x{h}x{h}" if gates > 1 else f"U {h}x{flow.c}, W {h}x{h}"
+    stacked = f", {a['layers']} layers" if a["layers"] > 1 else ""
+    gate_names = f" (gates {names})" if names else ""
+    desc = (f"{layer.type} {flow.c} -> {h}{' x 2 directions' if dirs == 2 else ''}{stacked}, {matrices}"
+            f"{gate_names}, {a['output']} state out")
+    stats = LayerStats(layer.name, layer.type, out.shape, weights, biases, neurons=width * steps,
+                       connections=macs, macs=macs, description=desc)
     stats.receptive_field = _rf(out)
     return stats, out
 

@@ -17,6 +17,7 @@ from cnnkit.errors import SpecError
 from cnnkit.inspect import block_input_shapes, summarize
 from cnnkit.layers import modules as M
 from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.spec.parse import as_2d
 from cnnkit.spec.schema import ACTIVATIONS, FLAT, MONOTONE, RESHAPE
 
 Shape = tuple[int, int, int]
@@ -99,6 +100,17 @@ def _pool(layer: LayerSpec, shape: Shape) -> nn.Module:
     return main
 
 
+def _embedding(layer: LayerSpec, shape: Shape) -> nn.Module:
+    a = layer.args
+    # ``vectors`` are matched to the run's vocabulary when training starts (cnnkit.train.run)
+    return M.TokenEmbedding(a["vocab"], a["dim"], a["freeze"], int(a["channels"]))
+
+
+def _recurrent(layer: LayerSpec, shape: Shape) -> nn.Module:
+    a = layer.args
+    return M.Recurrent(layer.type, shape[0], a["hidden"], a["layers"], a["bidirectional"], a["output"], a["dropout"])
+
+
 def _fc(layer: LayerSpec, shape: Shape) -> nn.Module:
     c, h, w = shape
     seq = _with_tail(nn.Linear(c * h * w, layer["units"], bias=layer["bias"]), layer, layer["units"], True, "fc")
@@ -176,6 +188,12 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "subsample": _pool,
     "fc": _fc,
     "rbf": _rbf,
+    "embedding": _embedding,
+    "conv1d": lambda layer, shape: _conv(as_2d(layer), shape),
+    "maxpool1d": lambda layer, shape: _pool(as_2d(layer), shape),
+    "rnn": _recurrent,
+    "lstm": _recurrent,
+    "gru": _recurrent,
     "flatten": lambda layer, shape: nn.Flatten(),
     "conv_transpose": _conv_transpose,
     "upsample": lambda layer, shape: nn.Upsample(scale_factor=tuple(float(v) for v in layer["scale"]),

@@ -434,3 +434,76 @@ class LocalResponseNorm(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
+
+
+class TokenEmbedding(nn.Module):
+    """Token ids (N, 1, 1, L) -> (N, D x copies, 1, L) maps, one column per word.
+
+    Id 0 is ``<pad>``: its vector is zero and never trained, which is how the
+    recurrent layers find where each sequence ends.  ``copies=2`` is Kim's
+    multichannel CNN: a fixed copy of the vectors stacked on a fine-tuned one.
+    """
+
+    def __init__(self, vocab: int, dim: int, freeze: bool = False, copies: int = 1):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        with torch.no_grad():  # Kim 2014's start for words without a pre-trained vector: uniform in +-0.25
+            self.embed.weight.uniform_(-0.25, 0.25)
+            self.embed.weight[0] = 0
+        self.embed.weight.requires_grad_(not freeze)
+        self.copies = copies
+        if copies == 2:
+            self.fixed = nn.Embedding(vocab, dim, padding_idx=0)
+            self.fixed.weight.requires_grad_(False)
+            with torch.no_grad():
+                self.fixed.weight.copy_(self.embed.weight)
+
+    @torch.no_grad()
+    def load_vectors(self, vectors: torch.Tensor, found: torch.Tensor) -> None:
+        """Rows of ``vectors`` where ``found`` is true replace the random ones (the rest stay random, as Kim's)."""
+        for table in (self.embed, getattr(self, "fixed", None)):
+            if table is not None:
+                table.weight[found] = vectors[found].to(table.weight.dtype)
+                table.weight[0] = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = x.flatten(1)  # (N, L)
+        out = self.embed(ids)
+        if self.copies == 2:
+            out = torch.cat([out, self.fixed(ids)], 2)
+        return out.transpose(1, 2).unsqueeze(2)  # (N, D, 1, L)
+
+
+class Recurrent(nn.Module):
+    """An RNN, GRU or LSTM over (N, C, 1, L) sequences whose padding is all-zero columns at the end.
+
+    Each sequence runs for its own length only (packed), so a result never
+    depends on how much padding its batch carries.  ``output="last"``: the
+    final hidden state (both directions' for a bidirectional layer: forward
+    at the last word, backward at the first), (N, H x dirs, 1, 1);
+    ``"sequence"``: every step's, (N, H x dirs, 1, L), zero past the end.
+    """
+
+    KINDS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+    def __init__(self, kind: str, channels: int, hidden: int, layers: int = 1, bidirectional: bool = False,
+                 output: str = "last", dropout: float = 0.0):
+        super().__init__()
+        self.kind, self.output = kind, output
+        self.rnn = self.KINDS[kind](channels, hidden, num_layers=layers, bidirectional=bidirectional,
+                                    batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.squeeze(2).transpose(1, 2)  # (N, L, C)
+        n, steps = seq.shape[0], seq.shape[1]
+        present = (seq != 0).any(2)  # (N, L): a step holds a word unless every channel is exactly zero
+        positions = torch.arange(1, steps + 1, device=x.device).expand(n, steps)
+        lengths = (positions * present).amax(1).clamp_min(1).cpu()  # through the last word
+        packed = nn.utils.rnn.pack_padded_sequence(seq, lengths, batch_first=True, enforce_sorted=False)
+        out, hidden = self.rnn(packed)
+        if self.output == "last":
+            h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM: (h_n, c_n)
+            dirs = 2 if self.rnn.bidirectional else 1
+            return torch.cat(list(h[-dirs:]), 1).view(n, -1, 1, 1)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)
+        return out.transpose(1, 2).unsqueeze(2)

@@ -189,6 +189,12 @@ def with_units(spec: ModelSpec, layer_name: str, units: int) -> ModelSpec:
     raise CnnkitError(f"no layer {layer_name!r} in {spec.name}")
 
 
+def with_layer_args(spec: ModelSpec, layer_name: str, **args) -> ModelSpec:
+    """The same spec with some arguments of the top-level layer ``layer_name`` replaced."""
+    layers = [replace(la, args={**la.args, **args}) if la.name == layer_name else la for la in spec.layers]
+    return replace(spec, layers=tuple(layers))
+
+
 def build_from_spec(spec: ModelSpec):
     """A :class:`CNN` for a chain of layers, a :class:`~cnnkit.layers.graph.GraphNet` for a graph spec."""
     if spec.is_graph:

@@ -8,6 +8,7 @@ from cnnkit.models import vgg  # noqa: F401
 from cnnkit.models import googlenet  # noqa: F401
 from cnnkit.models import resnet  # noqa: F401
 from cnnkit.models import autoencoder  # noqa: F401
+from cnnkit.models import text  # noqa: F401
 from cnnkit.models.registry import ModelEntry, get_entry, list_models, register_model, resolve_spec
 
 __all__ = ["ModelEntry", "get_entry", "list_models", "register_model", "resolve_spec"]

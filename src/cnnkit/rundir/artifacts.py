@@ -85,6 +85,15 @@ class TrainedModel:
         """Shape of the training images before they were fitted to the model's input."""
         return tuple(self.meta.get("source_shape") or self.input_shape)  # type: ignore[return-value]
 
+    @property
+    def vocabulary(self):
+        """A text run's tokeniser vocabulary (None for images)."""
+        if "vocabulary" not in self.meta:
+            return None
+        from cnnkit.data.text import Vocabulary
+
+        return Vocabulary.from_json(self.meta["vocabulary"])
+
     def to(self, device) -> TrainedModel:
         self.model.to(device)
         self.normalizer.to(device)
@@ -92,6 +101,8 @@ class TrainedModel:
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images of the training data's shape -> the model's input shape, as training did."""
+        if images.dtype == torch.long:  # token ids are encoded at the model's length already
+            return images
         return fit_to_input(images, self.input_shape)
 
     def load_pictures(self, files, invert: str = "auto", digit_normalize: str = "auto") -> tuple[torch.Tensor, list]:
@@ -180,6 +191,7 @@ def load_split(tm: TrainedModel, dataset: str | None = None, split: str = "test"
     name = dataset or tm.meta.get("dataset")
     if not name:
         raise CnnkitError("the run does not record its dataset: pass --dataset")
-    ds = load_dataset(name, data_dir, input_shape=tm.input_shape)
+    text = {"vocabulary": tm.vocabulary} if tm.vocabulary is not None else None
+    ds = load_dataset(name, data_dir, input_shape=tm.input_shape, seed=tm.meta.get("split_seed", 0), text_options=text)
     data = ds[split]
     return ds, tm.prepare(data.images), data.labels

@@ -66,6 +66,11 @@ class ModelSpec:
     head_tasks: tuple[tuple[str, str, float], ...] = ()
 
     @property
+    def is_text(self) -> bool:
+        """A network over token ids (``input: {tokens: L}``): its first layer is an embedding."""
+        return bool(self.layers) and self.layers[0].type == "embedding"
+
+    @property
     def is_graph(self) -> bool:
         """Named inputs, several outputs or a layer that reads other than its predecessor."""
         return bool(self.inputs or self.outputs or any(layer.inputs for layer in self.layers))
@@ -108,6 +113,14 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
             raise SpecError("spec: 'classes' must be a non-empty list of class names")
         classes = tuple(str(c) for c in classes)
     outputs, heads = _parse_outputs(data.get("outputs"))
+    tokens = isinstance(data.get("input"), Mapping)
+    first_embedding = bool(layers) and layers[0].type == "embedding"
+    later = [la.name for la in layers[1:] if la.type == "embedding"]
+    if later:
+        raise SpecError(f"layer {later[0]!r}: an embedding reads token ids, so it must be the first layer")
+    if tokens != first_embedding and not named:
+        raise SpecError("spec: a text network takes 'input: {tokens: L}' and starts with an embedding layer"
+                        if tokens else "spec: an embedding layer reads token ids: give 'input: {tokens: L}'")
     return ModelSpec(name=name, input=shape, layers=layers, description=str(data.get("description", "")),
                      source=str(data.get("source", "")), classes=classes, inputs=named, outputs=outputs,
                      head_tasks=heads)
@@ -175,7 +188,8 @@ def _parse_inputs(value: Any, single: Any) -> tuple[tuple[str, tuple[int, ...]],
     return tuple(out)
 
 
-INPUT_FORMS = "[channels, height, width] (C,H,W) for images, e.g. [1, 28, 28] or [3, 32, 32]"
+INPUT_FORMS = ("[channels, height, width] (C,H,W) for images, e.g. [1, 28, 28] or [3, 32, 32], or {tokens: L} "
+               "for text")
 
 
 def parse_input_shape(value: Any) -> tuple[int, int, int]:
@@ -187,6 +201,13 @@ def parse_input_shape(value: Any) -> tuple[int, int, int]:
     """
     if value is None:
         raise SpecError(f"spec: 'input' is missing; give it as {INPUT_FORMS}")
+    if isinstance(value, Mapping):  # {tokens: L}: a sequence of L token ids, held as 1 x 1 x L
+        if set(value) != {"tokens"}:
+            raise SpecError(f"input {dict(value)!r}: the mapping form is {{tokens: L}} for text (L token ids)")
+        try:
+            return (1, 1, pos_int(value["tokens"]))
+        except FieldError as exc:
+            raise SpecError(f"input tokens: {exc}") from None
     given = value
     if isinstance(value, str):
         parts = re.split(r"[,x×\s]+", value.strip().strip("[]()"))
@@ -447,11 +468,26 @@ def _value_to_data(key: str, value: Any) -> Any:
     return value
 
 
+def as_2d(layer: LayerSpec) -> LayerSpec:
+    """A 1-D layer (conv1d, maxpool1d) as the 2-D layer it computes on C x 1 x L maps: windows of 1 x h."""
+    a = dict(layer.args)
+    if layer.type == "conv1d":
+        a.update(size=(1, a["size"]), stride=(1, a["stride"]), pad=(0, a["pad"]), groups=1, table=None)
+        return LayerSpec("conv", layer.name, a, layer.inputs)
+    if layer.type == "maxpool1d":
+        stride = a["stride"] or a["size"]
+        a.update(size=(1, a["size"]), stride=(1, stride), pad=(0, 0), ceil_mode=False)
+        return LayerSpec("maxpool", layer.name, a, layer.inputs)
+    return layer
+
+
 def spec_to_data(spec: ModelSpec) -> dict:
     """The long-form plain-data version of a spec (JSON/YAML-safe, parses back equal)."""
     data: dict[str, Any] = {"name": spec.name}
     if spec.inputs:
         data["inputs"] = {k: list(v) for k, v in spec.inputs}
+    elif spec.is_text:
+        data["input"] = {"tokens": spec.input[2]}
     else:
         data["input"] = list(spec.input)
     data["layers"] = [_layer_to_data(layer) for layer in spec.layers]

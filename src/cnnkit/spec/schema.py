@@ -149,6 +149,12 @@ def volume(value: Any) -> tuple[int, int, int]:
     return tuple(pos_int(v) for v in value)  # type: ignore[return-value]
 
 
+def text_value(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
 def any_value(value: Any) -> Any:
     return value
 
@@ -257,6 +263,33 @@ TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("rbf", {"units": Field(pos_int, required=True),
                       "seed": Field(nonneg_int, 0, doc="seed of the fixed +-1 centres")},
               "flat", aliases=("gaussian",), output=True, doc="LeNet 1998 output: Euclidean RBF units"),
+    # ---- text and sequences: token ids (1 x 1 x L) in, feature maps of one row (C x 1 x L) through
+    LayerType("embedding", {"dim": Field(pos_int, required=True, doc="D, numbers per word"),
+                            "vocab": Field(pos_int, 20000, doc="words (set from the data's vocabulary when trained)"),
+                            "vectors": Field(text_value, None, doc="start from a word2vec text/binary file"),
+                            "freeze": Field(boolean, False, doc="keep the vectors fixed (Kim's CNN-static)"),
+                            "channels": Field(choice("1", "2"), "1",
+                                              doc="2: a fixed and a fine-tuned copy (Kim's multichannel)")},
+              "spatial", aliases=("embed", "word_embedding"), prefix="embed",
+              doc="token ids -> D x 1 x L maps; <pad> stays a zero vector"),
+    LayerType("conv1d", {**_CONV_COMMON, "size": Field(pos_int, required=True, doc="h, the words a filter spans"),
+                         "stride": Field(pos_int, 1), "pad": Field(nonneg_int, 0)},
+              "spatial", aliases=("convolution1d", "temporal_conv"), prefix="conv",
+              doc="a conv over the sequence: filters span all channels and h positions"),
+    LayerType("maxpool1d", {"size": Field(pos_int, 2), "stride": Field(pos_int, None, doc="defaults to size"),
+                            "global": Field(boolean, False, doc="max over time: the whole sequence"),
+                            "floor": Field(boolean, False)},
+              "spatial", aliases=("max_pool1d",), prefix="pool"),
+    *(LayerType(kind, {"hidden": Field(pos_int, required=True, doc="H, the hidden state's size"),
+                       "layers": Field(pos_int, 1, doc="stacked recurrent layers"),
+                       "bidirectional": Field(boolean, False),
+                       "output": Field(choice("last", "sequence"), "last",
+                                       doc="last: the final hidden state; sequence: every step's"),
+                       "dropout": Field(probability, 0.0, doc="between stacked layers")},
+                "spatial", prefix=kind, doc=doc)
+      for kind, doc in (("rnn", "Elman RNN: h_t = tanh(U x_t + W h_(t-1) + b)"),
+                        ("lstm", "LSTM: input, forget and output gates, cell and hidden state"),
+                        ("gru", "GRU: update and reset gates"))),
     # ---- decoders (autoencoders, generators)
     LayerType("conv_transpose", {"filters": Field(pos_int, required=True, doc="K, output maps"),
                                  "size": Field(size2, required=True, doc="F"),

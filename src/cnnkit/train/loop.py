@@ -90,6 +90,14 @@ class Trainer:
                               f"{state.step + 1}; try a lower learning rate than {self.cfg.lr:g} (the last "
                               f"checkpoint is kept)")
 
+    @torch.no_grad()
+    def constrain_output_norm(self) -> None:
+        """Kim 2014's max-norm: each output unit's weight vector rescaled to an L2 norm of at most ``max_norm``."""
+        head = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
+        if head:
+            w = head[-1].weight
+            w.copy_(torch.renorm(w, 2, 0, self.cfg.max_norm))
+
     def notify(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)

@@ -129,7 +129,7 @@ def initialize(model: nn.Module, method: str) -> None:
     if method in ("zeros", "small"):  # the notes' two mistakes: no symmetry breaking; signals that vanish
         for m in model.modules():
             weight = getattr(m, "weight", None)
-            if isinstance(m, BATCHNORMS) or not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+            if isinstance(m, (*BATCHNORMS, nn.Embedding)) or not isinstance(weight, torch.Tensor) or weight.ndim < 2:
                 continue
             with torch.no_grad():
                 weight.zero_() if method == "zeros" else weight.normal_(0.0, 0.01)
@@ -145,7 +145,7 @@ def initialize(model: nn.Module, method: str) -> None:
         return
     for m in model.modules():
         weight = getattr(m, "weight", None)
-        if isinstance(m, BATCHNORMS) or weight is None or weight.ndim < 2:
+        if isinstance(m, (*BATCHNORMS, nn.Embedding)) or weight is None or weight.ndim < 2:
             continue
         if method == "lecun1998":  # LeCun et al. 1998, Appendix C: uniform in +-2.4 / fan-in
             if hasattr(m, "out_index"):  # a connection table: each output map has its own fan-in

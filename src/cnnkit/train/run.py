@@ -152,13 +152,15 @@ class RunContext:
     dataset: str
     source_shape: tuple[int, int, int]
     appearance: dict  # {"background": "dark"|"light"|None, "digits": bool}: how predict converts pictures
+    vocabulary: Any = None  # text runs: the tokeniser's vocabulary, so predict encodes as training did
 
     def meta(self, t: Trainer, state: FitState) -> dict:
         return {"spec": spec_to_data(t.model.spec), "classes": self.classes, "dataset": self.dataset,
                 "task": t.task.name, "task_state": t.task.state(), **self.appearance,
                 "normalizer": t.normalizer.describe(), "source_shape": list(self.source_shape),
                 "fit": fit_method(self.source_shape, t.model.input_shape), "epoch": state.epoch,
-                "versions": versions()}
+                "versions": versions(),
+                **({"vocabulary": self.vocabulary.to_json(), "split_seed": self.cfg.seed} if self.vocabulary else {})}
 
     def save_model(self, t: Trainer, which: str, state: FitState) -> None:
         save_weights(self.path / f"{which}.safetensors", model_tensors(t.model, t.normalizer), self.meta(t, state))
@@ -285,6 +287,7 @@ class PreparedData:
     name: str
     notes: list[str]
     appearance: dict
+    vocabulary: Any = None  # text: the tokeniser's vocabulary, fitted on the training split
 
 
 def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Dataset | None = None) -> PreparedData:
@@ -310,22 +313,31 @@ def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Data
         train, val = split(train, cfg.val_split, cfg.seed)
 
     def fit(d):
-        if d is None or isinstance(d, StreamingData):  # streamed images are decoded at the model's size
-            return d
+        if d is None or isinstance(d, StreamingData) or d.is_text:  # streamed: decoded at the model's size; text:
+            return d  # encoded at the model's length
         return ImageData(fit_to_input(d.images, input_shape), d.labels, d.classes, d.name, extras=d.extras,
                          targets=d.targets, target_classes=d.target_classes)
 
     from cnnkit.data.images import background_of
 
     sample = train.sample(2000, cfg.seed) if isinstance(train, StreamingData) else train
-    appearance = {"background": background_of(sample.images), "digits": bool(getattr(ds, "digits", False))}
+    text = not isinstance(train, StreamingData) and train.is_text
+    if text != (tuple(input_shape[:2]) == (1, 1)):
+        reads = "images of " + "x".join(map(str, input_shape)) if text else "token ids"
+        raise CnnkitError(f"{ds.name} holds {'text' if text else 'images'}, but the model reads {reads}: choose a "
+                          f"{'text model (kim-cnn, lstm-text, ...)' if text else 'model for images'}")
+    if text and cfg.augment:
+        raise CnnkitError(f"--augment {cfg.augment} transforms images; {ds.name} is text (drop --augment)")
+    appearance = {"background": 0 if text else background_of(sample.images),
+                  "digits": bool(getattr(ds, "digits", False))}
     notes = list(ds.notes)
     for flag, value in (("--augment", cfg.augment), ("--tta", cfg.tta)):
         flips = any(t.strip().split(":")[0] == "flip" for t in value.split(","))
         warning = ds.flip_warning(f"{flag} {value}") if flips else None
         if warning:
             notes.append(warning)
-    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, notes, appearance)
+    return PreparedData(fit(train), fit(val), fit(test), ds.classes, source, ds.name, notes, appearance,
+                        ds.vocabulary)
 
 
 # ------------------------------------------------------------------ entry point
@@ -436,7 +448,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     data = prepare_data(cfg, spec.input, given)
     task = task_for(cfg, spec)
     spec = fit_spec_to_task(spec, task, data)
-    run = RunContext(out, cfg, task.run_classes(data), data.name, data.source_shape, data.appearance)
+    run = RunContext(out, cfg, task.run_classes(data), data.name, data.source_shape, data.appearance,
+                     data.vocabulary)
     cbs: list[Callback] = ([RunWriter(run)] if world.main else []) + \
         ([] if quiet else [ProgressBar(cfg.epochs), EpochPrinter(cfg.epochs)])
     trainer = make_trainer(cfg, spec, data.train, device, cbs + list(callbacks or []), world=world)
@@ -446,9 +459,14 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     state = FitState()
     if (out / "checkpoint.safetensors").exists():
         run.restore(trainer, state, write=world.main)
-    elif world.main:
+    else:
+        if data.vocabulary is not None:
+            load_word_vectors(trainer.model, spec, data.vocabulary, notes=data.notes)
+    if world.main and not (out / "config.json").exists():
         save_json(out / "config.json", cfg.to_dict())
         save_json(out / "spec.json", spec_to_data(spec))
+        if data.vocabulary is not None:
+            save_json(out / "vocabulary.json", data.vocabulary.to_json())
         if sources:
             save_json(out / "config_sources.json", sources)
     if not quiet:
@@ -488,7 +506,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
             run.save_model(trainer, "best", state)
         held = val_d if val_d is not None else test_d
         if (held is not None and cfg.task == "classify" and not isinstance(train_d, StreamingData)
-                and hasattr(trainer.model, "features") and not train_d.extras
+                and hasattr(trainer.model, "features") and not train_d.extras and not train_d.is_text
                 and len(train_d) >= 2 * len(data.classes)):
             from cnnkit.evaluate import familiarity
 
@@ -500,6 +518,31 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     if world.main and not quiet:
         print(result_line(summary, len(run.classes)), flush=True)
     return RunResult(out, summary, state.history)
+
+
+def load_word_vectors(model, spec, vocabulary, notes: list[str] | None = None) -> None:
+    """Embedding layers with ``vectors: FILE`` start from that word2vec file's vectors for the words of the
+    run's vocabulary; the words it lacks keep their random start (as Kim 2014's did)."""
+    from cnnkit.data.text import read_word_vectors
+
+    for layer in spec.layers:
+        if layer.type != "embedding" or not layer["vectors"]:
+            continue
+        words, matrix = read_word_vectors(layer["vectors"])
+        if matrix.shape[1] != layer["dim"]:
+            raise CnnkitError(f"{layer['vectors']} holds {matrix.shape[1]}-number vectors, but layer {layer.name!r} "
+                              f"has dim {layer['dim']}: set dim: {matrix.shape[1]}")
+        row = {w: i for i, w in enumerate(words)}
+        found = torch.tensor([w in row for w in vocabulary.words])
+        found[0] = False
+        table = torch.zeros(len(vocabulary), matrix.shape[1])
+        hits = [i for i, w in enumerate(vocabulary.words) if w in row and i]
+        table[hits] = matrix[[row[vocabulary.words[i]] for i in hits]]
+        module = dict(model.named_modules())[f"features.{layer.name}"]
+        module.load_vectors(table, found)
+        if notes is not None:
+            notes.append(f"{layer.name}: {len(hits):,} of {len(vocabulary) - 2:,} words start from "
+                         f"{layer['vectors']}; the other {len(vocabulary) - 2 - len(hits):,} start random")
 
 
 def task_for(cfg: TrainConfig, spec):
@@ -523,6 +566,12 @@ def fit_spec_to_task(spec, task, data: PreparedData):
         raise CnnkitError(f"{spec.name} reads the inputs {', '.join(n for n, _ in spec.inputs)}, but {data.name} "
                           f"provides images only (no {', '.join(missing)}); give them from Python: "
                           f"cnnkit.data.from_arrays({{'image': X, {missing[0]!r}: V}}, y)")
+    if spec.is_text and data.vocabulary is not None:  # the embedding holds one row per word of the vocabulary
+        from cnnkit.layers.network import with_layer_args
+
+        for layer in spec.layers:
+            if layer.type == "embedding":
+                spec = with_layer_args(spec, layer.name, vocab=len(data.vocabulary))
     units = task.output_units(data.train)
     if isinstance(units, dict):  # one size per head
         for head, n in units.items():
