@@ -32,7 +32,10 @@ def test_every_json_command_prints_one_document(run, tmp_path, mnist):
             "predict": [str(run), str(tmp_path / "d.png")], "data": ["info", "mnist"],
             "ensemble": [str(run), str(run)], "compare": [str(run), "--out", str(tmp_path / "c.png")],
             "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"],
-            "demo": ["backprop"], "reproduce": ["list"]}
+            "demo": ["backprop"], "reproduce": ["list"],
+            "word2vec": [str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "v.txt"), "--min-count", "1",
+                         "--neighbours", "cat"]}
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat\nthe dog sat on the log\n" * 20)
     assert set(json_commands()) == set(argv), "a new --json command needs a row here"
     assert set(json_commands()) <= set(SUBCOMMANDS)
     for name, args in argv.items():

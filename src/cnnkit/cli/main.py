@@ -381,6 +381,56 @@ def _text_info(ds, as_json: bool) -> int:
     return 0
 
 
+def _configure_word2vec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", nargs="*", help="text files to train on (one sentence or document per line)")
+    p.add_argument("--model", choices=("skipgram", "cbow"), default="skipgram", help="default skipgram")
+    p.add_argument("--dim", type=int, default=100, help="numbers per word (default 100)")
+    p.add_argument("--window", type=int, default=5, help="context words on each side (default 5)")
+    p.add_argument("--negative", type=int, default=5, help="negative samples per word (0: hierarchical softmax)")
+    p.add_argument("--min-count", type=int, default=2, help="ignore rarer words (default 2)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="vectors file to write (.txt: word2vec text format; .bin: binary)")
+    p.add_argument("--vectors", help="a word2vec file to query with --neighbours")
+    p.add_argument("--neighbours", "--neighbors", metavar="WORD", help="list the nearest words to WORD")
+    p.add_argument("--top", type=int, default=10, help="neighbours to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _run_word2vec(args: argparse.Namespace) -> int:
+    from cnnkit.data.word2vec import neighbours, train_word2vec
+
+    if args.neighbours:
+        source = args.vectors or args.out
+        if not source:
+            raise CnnkitError("--neighbours needs --vectors FILE (a word2vec file)")
+        if args.corpus and not args.out:
+            raise CnnkitError("give --out to train and query, or only --vectors to query")
+    if args.corpus:
+        if not args.out:
+            raise CnnkitError("give --out FILE for the trained vectors (e.g. --out vectors.txt)")
+        info = train_word2vec(args.corpus, args.out, model=args.model, dim=args.dim, window=args.window,
+                              negative=args.negative, min_count=args.min_count, epochs=args.epochs, seed=args.seed)
+    elif not args.neighbours:
+        raise CnnkitError("give corpus files to train on (cnnkit word2vec CORPUS... --out vectors.txt), or "
+                          "--vectors FILE --neighbours WORD")
+    else:
+        info = None
+    near = neighbours(args.vectors or args.out, args.neighbours, args.top) if args.neighbours else None
+    if args.json:
+        print(json.dumps({**(info or {}), **({"word": args.neighbours, "neighbours": near} if near else {})}))
+        return 0
+    if info:
+        for note in info["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"{info['words']:,} words x {info['dim']} ({info['model']}, {info['sentences']:,} sentences, "
+              f"{info['tokens']:,} tokens) written to {info['out']}")
+    if near:
+        print(f"nearest to {args.neighbours!r}:")
+        _print_rows(near, "word", lambda r, w: f"  {r['word']:<{w}}  {r['similarity']:.3f}")
+    return 0
+
+
 def _configure_ensemble(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories (a directory of member-* runs counts as its members)")
     p.add_argument("--dataset", help="dataset (default: the one the runs were trained on)")
@@ -723,6 +773,8 @@ SUBCOMMANDS = {
     "import-weights": ("import torchvision-format pretrained weights into a zoo model", _configure_import,
                        _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
+    "word2vec": ("train word vectors (skip-gram, CBOW) on text files, or list a word's neighbours", _configure_word2vec,
+                 _run_word2vec),
     "demo": ("the lectures' worked examples with your own numbers", _configure_demo, _run_demo),
     "reproduce": ("run a lecture's claim as an experiment and say whether it holds", _configure_reproduce,
                   _run_reproduce),
