@@ -133,8 +133,8 @@ def test_embedding_starts_from_word_vectors_and_pad_stays_zero(tmp_path, data_ro
     vec = tmp_path / "v.txt"
     vec.write_text("3 4\ngood 1 2 3 4\nbad -1 -2 -3 -4\nzzz 9 9 9 9\n")
     spec = tmp_path / "s.yaml"
-    spec.write_text("input: {tokens: 20}\nlayers:\n  - {type: embedding, dim: 4, vectors: %s, freeze: true}\n"
-                    "  - {type: maxpool1d, global: true}\n  - {type: fc, units: 2}\n" % vec)
+    spec.write_text(f"input: {{tokens: 20}}\nlayers:\n  - {{type: embedding, dim: 4, vectors: {vec}, freeze: true}}\n"
+                    "  - {type: maxpool1d, global: true}\n  - {type: fc, units: 2}\n")
     r = cnnkit.train(str(spec), "mr", out=str(tmp_path / "run"), epochs=1, limit_train=500, quiet=True,
                      lr=0.01, optimizer="adam", nesterov=False)
     tm = cnnkit.load(r.path)
