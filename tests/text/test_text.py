@@ -201,3 +201,37 @@ def test_word2vec_writes_vectors_that_read_back(tmp_path):
         info = train_word2vec([corpus], tmp_path / f"v.{suffix}", model=model, dim=12, min_count=1, epochs=3)
         words, matrix = read_word_vectors(tmp_path / f"v.{suffix}")
         assert info["words"] == len(words) == 9 and matrix.shape == (9, 12) and "king" in words
+
+
+def test_a_killed_cross_validation_resumes_to_the_uninterrupted_result(tmp_path, data_root):
+    import os
+    import signal
+    import time
+
+    from cnnkit.rundir.artifacts import read_weights
+
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({"input": {"tokens": 56}, "layers": [
+        {"type": "embedding", "dim": 24}, {"type": "conv1d", "filters": 16, "size": 3, "activation": "relu"},
+        {"type": "maxpool1d", "global": True}, {"type": "fc", "units": 2}]}))
+    env = dict(os.environ, CNNKIT_DATA=str(data_root))
+    cmd = [sys.executable, "-m", "cnnkit", "train", str(spec), "--dataset", "mr", "--folds", "2", "--epochs", "3",
+           "--limit-train", "1500", "--batch-size", "50", "--optimizer", "adam", "--lr", "0.003", "--threads", "1",
+           "--quiet"]
+    subprocess.run([*cmd, "--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True, timeout=300)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "fold-02" / "checkpoint.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.05)  # kill it in the second fold, after its first checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (run / "summary.json").exists()
+    r = subprocess.run([sys.executable, "-m", "cnnkit", "train", "--resume", str(run), "--quiet"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for fold in ("fold-01", "fold-02"):
+        want, got = (read_weights(d / fold / "model.safetensors")[0] for d in (tmp_path / "ref", run))
+        assert all(torch.equal(want[k], got[k]) for k in want), fold
+    ref, resumed = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "ref", run))
+    assert resumed["cv_top1_error_mean"] == ref["cv_top1_error_mean"] and len(resumed["folds"]) == 2

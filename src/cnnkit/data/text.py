@@ -313,10 +313,12 @@ def read_text_dataset(name: str, data_dir=None, text_column: str | None = None,
 
 def load_text_dataset(name: str, data_dir=None, *, length: int = 0, seed: int = 0, test_split: float = 0.1,
                       min_count: int = 1, max_size: int = 0, text_column: str | None = None,
-                      label_column: str | None = None, min_per_class: int = 2, vocabulary: Vocabulary | None = None):
+                      label_column: str | None = None, min_per_class: int = 2, vocabulary: Vocabulary | None = None,
+                      fold: tuple[int, int] | None = None):
     """Read, split (a seeded, stratified hold-out test split when the data has none), fit the vocabulary on
     the training split and encode every split to (N, 1, 1, ``length``) token ids (``length`` 0: the
-    longest training sample).  ``vocabulary``: encode with a trained run's instead of fitting one."""
+    longest training sample).  ``vocabulary``: encode with a trained run's instead of fitting one.
+    ``fold`` (k, K): K-fold cross-validation over the training split, fold k (1..K) the test split."""
     from cnnkit.data.datasets import Dataset
     from cnnkit.data.tensors import ImageData
 
@@ -327,7 +329,18 @@ def load_text_dataset(name: str, data_dir=None, *, length: int = 0, seed: int = 
     counts = Counter(train_labels)
     total = {"samples": len(train_texts), "per_class": {c: counts.get(c, 0) for c in classes}}
     splits = dict(raw.splits)
-    if "test" not in splits and test_split > 0:
+    if fold is not None:
+        k, folds = fold
+        check_class_sizes(counts, folds, name, f" with --folds {folds}")
+        parts = stratified_folds([classes.index(y) for y in train_labels], folds, seed)
+        held = set(parts[k - 1])
+        splits = {"train": ([t for i, t in enumerate(train_texts) if i not in held],
+                            [y for i, y in enumerate(train_labels) if i not in held]),
+                  "test": ([train_texts[i] for i in parts[k - 1]], [train_labels[i] for i in parts[k - 1]])}
+        notes.append(f"fold {k} of {folds}: testing on {len(held):,} samples, training on the other "
+                     f"{len(train_texts) - len(held):,}" + (" (the data set's own dev/test files are not used)"
+                                                            if len(raw.splits) > 1 else ""))
+    elif "test" not in splits and test_split > 0:
         keep, held = stratified_split(train_labels, test_split, seed)
         splits["train"] = ([train_texts[i] for i in keep], [train_labels[i] for i in keep])
         splits["test"] = ([train_texts[i] for i in held], [train_labels[i] for i in held])
@@ -384,13 +397,13 @@ def stratified_folds(labels, k: int, seed: int) -> list[list[int]]:
     return [sorted(f) for f in folds]
 
 
-def check_class_sizes(counts: Counter, minimum: int, name: str) -> list[str]:
+def check_class_sizes(counts: Counter, minimum: int, name: str, why: str = "") -> list[str]:
     """An error for a class with fewer than ``minimum`` training samples; warnings under 10."""
     small = {c: n for c, n in counts.items() if n < minimum}
     if small:
         c, n = next(iter(small.items()))
         raise CnnkitError(f"{name}: class {c!r} has {n} training sample{'s' if n != 1 else ''}; each class needs "
-                          f"at least {minimum} (add samples or drop the class)")
+                          f"at least {minimum}{why} (add samples or drop the class)")
     return [f"class {c!r} has only {n} training samples" for c, n in counts.items() if n < 10]
 
 

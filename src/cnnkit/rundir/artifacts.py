@@ -191,7 +191,17 @@ def load_split(tm: TrainedModel, dataset: str | None = None, split: str = "test"
     name = dataset or tm.meta.get("dataset")
     if not name:
         raise CnnkitError("the run does not record its dataset: pass --dataset")
-    text = {"vocabulary": tm.vocabulary} if tm.vocabulary is not None else None
-    ds = load_dataset(name, data_dir, input_shape=tm.input_shape, seed=tm.meta.get("split_seed", 0), text_options=text)
+    text = {"vocabulary": tm.vocabulary} if tm.vocabulary is not None else {}
+    fold = tm.meta.get("fold")
+    if fold and tm.vocabulary is not None and not dataset:  # the fold this run was tested on
+        text["fold"] = tuple(fold)
+    ds = load_dataset(name, data_dir, input_shape=tm.input_shape, seed=tm.meta.get("split_seed", 0),
+                      text_options=text or None)
+    if fold and tm.vocabulary is None and not dataset and split == "test":  # images: the run's fold of train
+        from cnnkit.data.text import stratified_folds
+
+        train = ds["train"]
+        data = train.subset(stratified_folds(train.labels.tolist(), fold[1], tm.meta.get("split_seed", 0))[fold[0] - 1])
+        return ds, tm.prepare(data.images), data.labels
     data = ds[split]
     return ds, tm.prepare(data.images), data.labels

@@ -78,6 +78,13 @@ class TrainConfig:
     limit_test: int = _opt(0, "test on a fixed random sample of N images (0: all)")
     strict: bool = _opt(False, "refuse unreadable images instead of skipping them")
     ensemble: int = _opt(1, "train this many seeds in turn into member-1..N of one run directory")
+    folds: int = _opt(0, "K-fold cross-validation (seeded, stratified): K runs in fold-01..fold-K of one run "
+                         "directory, each testing on one fold; 0: off")
+    fold: int = _opt(0, "with --folds K: train only the run that tests on fold k (1..K); set by --folds")
+    text_column: str = _opt("", "csv/tsv text: the column holding the text (default: found by its name)")
+    label_column: str = _opt("", "csv/tsv text: the column holding the label (default: found by its name)")
+    min_count: int = _opt(1, "text: words seen fewer times in the training split become <unk>")
+    max_vocab: int = _opt(0, "text: keep only the most frequent words, <pad> and <unk> included (0: all)")
     channels_last: bool = _opt(False, "NHWC memory format (faster convolutions on CPU and GPU)")
     tta: str = _opt("", "test-time augmentation for the final test error, e.g. flip (also reported without)")
     amp: str = _opt("off", "mixed precision (auto: bf16 on a GPU, off on a CPU)")
@@ -93,10 +100,10 @@ class TrainConfig:
 CHOICES = {"task": TASKS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS,
            "preprocess": PREPROCESS, "device": DEVICES, "amp": AMP}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
-_NON_NEGATIVE = {"max_norm", "workers", "momentum", "weight_decay", "warmup", "label_smoothing", "val_split",
-                 "limit_train", "limit_test", "threads", "seed", "max_drops"}
-_POSITIVE = {"lr_bn_scale", "ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size", "gamma",
-             "patience"}
+_NON_NEGATIVE = {"max_norm", "fold", "max_vocab", "workers", "momentum", "weight_decay", "warmup", "label_smoothing",
+                 "val_split", "limit_train", "limit_test", "threads", "seed", "max_drops"}
+_POSITIVE = {"min_count", "lr_bn_scale", "ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size",
+             "gamma", "patience"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -162,6 +169,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             if getattr(cfg, key) not in ("", 1):
                 raise CnnkitError(f"--{key} averages class probabilities: it is for --task classify, not "
                                   f"{cfg.task}")
+    if cfg.folds == 1 or cfg.folds < 0:
+        raise CnnkitError(f"--folds needs at least 2 folds (e.g. 10), got {cfg.folds}")
+    if cfg.fold and not 1 <= cfg.fold <= cfg.folds:
+        raise CnnkitError(f"--fold must lie in 1..{cfg.folds} (the --folds), got {cfg.fold}")
+    if cfg.folds and cfg.ensemble > 1:
+        raise CnnkitError("--folds and --ensemble cannot be combined; cross-validate one model at a time")
     if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum == 0):
         raise CnnkitError(f"nesterov needs optimizer sgd with a non-zero momentum (optimizer is {cfg.optimizer}, "
                           f"momentum {cfg.momentum:g}); a recipe may have set it: pass --no-nesterov (nesterov=False)")

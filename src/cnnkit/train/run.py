@@ -36,7 +36,7 @@ from cnnkit.evaluate.tasks import make_task
 from cnnkit.layers import build_from_spec, native, with_num_classes
 from cnnkit.models import resolve_spec
 from cnnkit.rundir.artifacts import model_tensors, read_weights, save_weights, versions
-from cnnkit.rundir.files import optimizer_from_files, optimizer_to_files, save_json, write_atomic
+from cnnkit.rundir.files import load_json, optimizer_from_files, optimizer_to_files, save_json, write_atomic
 from cnnkit.spec import spec_to_data
 from cnnkit.train import distributed
 from cnnkit.train.config import TrainConfig, describe_sources, resolve_with_sources, validate
@@ -160,7 +160,8 @@ class RunContext:
                 "normalizer": t.normalizer.describe(), "source_shape": list(self.source_shape),
                 "fit": fit_method(self.source_shape, t.model.input_shape), "epoch": state.epoch,
                 "versions": versions(),
-                **({"vocabulary": self.vocabulary.to_json(), "split_seed": self.cfg.seed} if self.vocabulary else {})}
+                **({"vocabulary": self.vocabulary.to_json(), "split_seed": self.cfg.seed} if self.vocabulary else {}),
+                **({"fold": [self.cfg.fold, self.cfg.folds], "split_seed": self.cfg.seed} if self.cfg.fold else {})}
 
     def save_model(self, t: Trainer, which: str, state: FitState) -> None:
         save_weights(self.path / f"{which}.safetensors", model_tensors(t.model, t.normalizer), self.meta(t, state))
@@ -292,10 +293,22 @@ class PreparedData:
 
 def prepare_data(cfg: TrainConfig, input_shape: tuple[int, int, int], data: Dataset | None = None) -> PreparedData:
     """Load (or take) the dataset, cut the limits and the validation split, fit images to the model."""
+    text_options = {"text_column": cfg.text_column or None, "label_column": cfg.label_column or None,
+                    "min_count": cfg.min_count, "max_size": cfg.max_vocab,
+                    "fold": (cfg.fold, cfg.folds) if cfg.fold else None}
     ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, input_shape=input_shape,
-                                                    seed=cfg.seed, strict=cfg.strict, stream=cfg.stream)
+                                                    seed=cfg.seed, strict=cfg.strict, stream=cfg.stream,
+                                                    text_options=text_options)
     train = ds["train"]
     test = ds.splits.get("test")
+    if cfg.fold and ds.vocabulary is None:  # images: fold k of the training split is the test split
+        if isinstance(train, StreamingData):
+            raise CnnkitError("--folds needs the data in memory; drop --stream")
+        from cnnkit.data.text import stratified_folds
+
+        part = stratified_folds(train.labels.tolist(), cfg.folds, cfg.seed)[cfg.fold - 1]
+        rest = sorted(set(range(len(train))) - set(part))
+        train, test = train.subset(rest), train.subset(part)
     source = train.shape
     # limits take a fixed random sample (not the first N: image folders are sorted by class)
     if cfg.limit_train:
@@ -395,6 +408,10 @@ def train(model: Any = None, dataset: str | None = None, *, config: str | Path |
         if data is not None:
             raise CnnkitError("ensembles train on named datasets; pass dataset= instead of data=")
         return _train_ensemble(cfg, out, quiet, callbacks)
+    if cfg.folds and not cfg.fold:
+        if data is not None:
+            raise CnnkitError("cross-validation trains on named datasets; pass dataset= instead of data=")
+        return _train_folds(cfg, out, quiet, callbacks)
     world = world_from_env()
     device = pick_device(cfg.device)
     if world.size > 1 and device.type == "cuda":
@@ -470,7 +487,8 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
         if sources:
             save_json(out / "config_sources.json", sources)
     if not quiet:
-        print(f"training {spec.name} on {data.name} ({len(train_d):,} images"
+        unit = "samples" if data.vocabulary is not None else "images"
+        print(f"training {spec.name} on {data.name} ({len(train_d):,} {unit}"
               f"{f', {len(val_d):,} for validation' if val_d is not None else ''}) on {device}; "
               f"run directory {out}", flush=True)
         if sources:
@@ -680,6 +698,46 @@ def _train_ensemble(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunR
     return RunResult(out, summary, history)
 
 
+def _train_folds(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResult:
+    """K-fold cross-validation: ``out/fold-01`` ... each an ordinary run testing on its fold; a resumed run
+    skips the finished folds and continues the unfinished one from its checkpoint."""
+    import statistics
+    from dataclasses import replace as dc_replace
+
+    if (out / "summary.json").exists():
+        raise CnnkitError(f"{out} already holds a finished cross-validation ({out / 'summary.json'})")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "config.json").exists():
+        save_json(out / "config.json", cfg.to_dict())
+    rows, history = [], []
+    for k in range(1, cfg.folds + 1):
+        fold_dir = out / f"fold-{k:02d}"
+        fold_cfg = dc_replace(cfg, fold=k, out=str(fold_dir))
+        if (fold_dir / "summary.json").exists():  # finished before an interruption
+            summary = load_json(fold_dir / "summary.json")
+        else:
+            if not quiet:
+                print(f"fold {k} of {cfg.folds}", flush=True)
+            resume = fold_dir if fold_dir.exists() else None
+            r = train(fold_cfg.model, resume=resume, quiet=quiet, callbacks=callbacks,
+                      **{key: v for key, v in fold_cfg.to_dict().items() if key != "model"})
+            summary, history = r.summary, history + r.history
+        rows.append({"fold": k, "test_top1_error": summary["test_top1_error"], "test_n": summary["test_n"],
+                     "test_errors": summary["test_errors"], "train_seconds": summary.get("train_seconds")})
+    errors = [r["test_top1_error"] for r in rows]
+    mean = statistics.fmean(errors)
+    summary = {"model": cfg.model, "dataset": cfg.dataset, "folds": rows, "cv_top1_error_mean": mean,
+               "cv_top1_error_std": statistics.stdev(errors), "test_top1_error": mean,
+               "test_n": sum(r["test_n"] for r in rows), "test_errors": sum(r["test_errors"] for r in rows),
+               "train_seconds": round(sum(r["train_seconds"] or 0 for r in rows), 3), "run": str(out)}
+    save_json(out / "summary.json", summary)
+    if not quiet:
+        print(f"{cfg.folds}-fold cross-validation: error {100 * summary['cv_top1_error_mean']:.2f}% "
+              f"± {100 * summary['cv_top1_error_std']:.2f} (accuracy {100 - 100 * summary['cv_top1_error_mean']:.2f}%)"
+              f"; saved to {out}", flush=True)
+    return RunResult(out, summary, history)
+
+
 def result_line(summary: dict, classes: int) -> str:
     """The line that ends a training run: its test error, or where to measure one."""
     out = summary["run"]
@@ -751,7 +809,6 @@ def recipe_hint(model: str, sources: dict[str, str]) -> str | None:
 
 
 def _resume_config(path: Path, model: Any, overrides: dict) -> TrainConfig:
-    from cnnkit.rundir.files import load_json
     from cnnkit.train.config import merge
 
     if not (path / "config.json").exists():
