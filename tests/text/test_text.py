@@ -235,3 +235,13 @@ def test_a_killed_cross_validation_resumes_to_the_uninterrupted_result(tmp_path,
         assert all(torch.equal(want[k], got[k]) for k in want), fold
     ref, resumed = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "ref", run))
     assert resumed["cv_top1_error_mean"] == ref["cv_top1_error_mean"] and len(resumed["folds"]) == 2
+
+
+def test_report_of_a_text_run(mr_run):
+    from cnnkit.evaluate.report import write_report
+
+    page = write_report(mr_run.path).read_text()
+    assert "Misclassified sentences" in page and "What filters respond to" in page and "1,066 sentences" in page
+    assert "First-layer filters" not in page  # no pictures of word vectors
+    pngs = sorted(p.name for p in (mr_run.path / "report").glob("*.png"))
+    assert any("confusion" in p for p in pngs) and not any("feature-maps" in p for p in pngs)

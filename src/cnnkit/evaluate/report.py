@@ -300,6 +300,77 @@ def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) ->
     return [], [f"task {task}: see summary.json for its test figures"]
 
 
+def _text_section(tm: TrainedModel, texts: list[str] | None, ids: torch.Tensor, labels, figures: list,
+                  limit: int = 30) -> tuple[list, list[str]]:
+    """A text run: the confusion matrix and per-class accuracy as for images; instead of pictures, the most
+    confidently misclassified sentences, and the n-grams that excite a sample of the first convolution's
+    filters most (Kim-style interpretation).  Returns (facts, HTML parts)."""
+    probs = predict_proba(tm.model, tm.normalizer, ids)
+    m = classification_metrics(probs, labels, tm.classes)
+    conf, pred = probs.max(1)
+    figures.append(("confusion", "confusion matrix", confusion_figure(np.array(m["confusion_matrix"]), tm.classes)))
+    figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
+    vocab = tm.vocabulary
+    wrong = (pred != labels).nonzero().flatten()
+    wrong = wrong[conf[wrong].argsort(descending=True)][:limit]
+    rows = "".join(f"<tr><td>{html.escape(texts[i] if texts else vocab.decode(ids[i].flatten()))}</td>"
+                   f"<td>{html.escape(tm.classes[int(labels[i])])}</td><td>{html.escape(tm.classes[int(pred[i])])}</td>"
+                   f"<td>{100 * float(conf[i]):.1f}%</td></tr>" for i in wrong.tolist())
+    parts = [f"<section id='misclassified'><h2>Misclassified sentences</h2><p class='k'>The {len(wrong)} most "
+             f"confident mistakes of {m['errors']:,}.</p><table><tr><th>sentence</th><th>true</th><th>predicted</th>"
+             f"<th>confidence</th></tr>{rows}</table></section>"]
+    parts += _ngram_parts(tm, ids)
+    return [("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)")], parts
+
+
+def _ngram_parts(tm: TrainedModel, ids: torch.Tensor, per_width: int = 4, top: int = 5) -> list[str]:
+    """For the first filters of each convolution that reads the word vectors: the n-grams of the data that
+    give each its highest activation (the window at the position where it peaks)."""
+    convs = [(name, m) for name, m in tm.model.named_modules()
+             if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] == 1 and m.in_channels == _embedding_width(tm)]
+    if not convs:
+        return []
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=name: seen.__setitem__(n, o.detach()))
+             for name, m in convs]
+    acts: dict[str, list[torch.Tensor]] = {name: [] for name, _ in convs}
+    with torch.no_grad():
+        for start in range(0, len(ids), 500):
+            tm.model(tm.normalizer(ids[start:start + 500]))
+            for name in acts:
+                acts[name].append(seen[name][:, :per_width, 0, :])  # (n, filters, positions)
+    for h in hooks:
+        h.remove()
+    vocab = tm.vocabulary
+    rows = []
+    for (name, m), chunks in zip(convs, acts.values()):
+        a = torch.cat(chunks)  # (N, F, P)
+        width = m.kernel_size[1]
+        for f in range(a.shape[1]):
+            flat = a[:, f, :].flatten()
+            best = flat.topk(min(top * 4, len(flat))).indices
+            grams = []
+            for k in best.tolist():
+                sample, pos = divmod(k, a.shape[2])
+                words = [vocab.words[int(t)] for t in ids[sample].flatten()[pos:pos + width].tolist() if int(t)]
+                gram = " ".join(words)
+                if gram and gram not in grams:
+                    grams.append(gram)
+                if len(grams) == top:
+                    break
+            rows.append(f"<tr><td>{html.escape(name.removeprefix('features.'))} #{f}</td><td>{width}</td>"
+                        f"<td>{html.escape(' | '.join(grams))}</td></tr>")
+    return ["<section id='ngrams'><h2>What filters respond to</h2><p class='k'>For the first filters of each "
+            "convolution over the word vectors: the n-grams of the test sentences where each reaches its highest "
+            "activations (Kim 2014's reading of filters as n-gram detectors).</p><table><tr><th>filter</th>"
+            f"<th>width</th><th>top n-grams</th></tr>{''.join(rows)}</table></section>"]
+
+
+def _embedding_width(tm: TrainedModel) -> int:
+    first = tm.model.spec.layers[0]
+    return first["dim"] * int(first["channels"])
+
+
 def _pairs(top, bottom, title: str) -> bytes:
     n = len(top)
     fig, axes = _tile_grid(2 * n, n, (1.0, 1.0))
@@ -388,11 +459,18 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
         figures.append(("curves", "learning curves", learning_curves({run.name: history})))
     metric = _metric_of(history) if history else "top1_error"
     measured = any(f"val_{metric}" in r or f"test_{metric}" in r for r in history)
-    facts_task, notes = _task_section(tm, task, images, labels, figures)
-    f = filters_figure(tm.model)
-    if f is not None:
-        figures.append(("filters", "first-layer filters", f))
-    if image is not None:
+    text_parts: list[str] = []
+    if tm.vocabulary is not None:  # sentences: tables of words instead of pictures
+        facts_task, text_parts = _text_section(tm, ds[split].texts, images, labels, figures)
+        notes, about = [], ""
+    else:
+        facts_task, notes = _task_section(tm, task, images, labels, figures)
+        f = filters_figure(tm.model)
+        if f is not None:
+            figures.append(("filters", "first-layer filters", f))
+    if tm.vocabulary is not None:
+        pass
+    elif image is not None:
         picture, infos = tm.load_pictures([image])
         shown, caption = picture[0], Path(image).name
         about = f"Feature maps are of {html.escape(str(image))}" + (
@@ -400,17 +478,21 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     else:
         shown, caption = images[image_index], f"test image {image_index}"
         about = (f"Feature maps are of test image {image_index}; --image FILE shows your own picture.")
-    for layer, png in feature_maps(tm, shown, caption=caption):
-        figures.append(("feature-maps", f"feature maps of {layer}", png))
+    if tm.vocabulary is None:
+        for layer, png in feature_maps(tm, shown, caption=caption):
+            figures.append(("feature-maps", f"feature maps of {layer}", png))
 
     html_path = Path(out) if out else run / "report.html"
     png_dir = html_path.parent / "report"
     png_dir.mkdir(parents=True, exist_ok=True)
+    for old in png_dir.glob("[0-9][0-9]-*.png"):  # an earlier report's figures would mix with these
+        old.unlink()
     for i, (section, title, png) in enumerate(figures):
         (png_dir / f"{i:02d}-{section}-{title.split()[-1]}.png").write_bytes(png)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
     facts = [("model", tm.model.spec.name), ("task", task),
-             ("dataset", f"{name} ({split}, {len(labels):,} images)"), *facts_task]
+             ("dataset", f"{name} ({split}, {len(labels):,} {'sentences' if tm.vocabulary else 'images'})"),
+             *facts_task]
     if "train_seconds" in summary:
         facts.append(("training", f"{summary.get('epochs')} epochs, {summary['train_seconds']:.1f} s"))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>cnnkit report: {html.escape(run.name)}"
@@ -434,7 +516,9 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
         parts.append(_img(png, title))
     if current is not None:
         parts.append("</section>")
-    parts.append(f"<p class='k'>{about}</p>")
+    parts += text_parts
+    if about:
+        parts.append(f"<p class='k'>{about}</p>")
     parts += [f"<p class='k'>{html.escape(n)}</p>" for n in notes]
     parts.append("</body></html>")
     html_path.write_text("".join(parts))
