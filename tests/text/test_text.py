@@ -189,6 +189,9 @@ def test_text_errors_are_one_line(tmp_path, data_root):
                         str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "mr holds text, but the model reads images" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()
+    r = subprocess.run([sys.executable, "-m", "cnnkit", "train", "kim-cnn-static", "--out", str(tmp_path / "y")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "give them with --vectors FILE" in r.stderr and not (tmp_path / "y").exists()
 
 
 def test_word2vec_writes_vectors_that_read_back(tmp_path):

@@ -460,6 +460,15 @@ def read_word_vectors(path) -> tuple[list[str], torch.Tensor]:
     return words, torch.tensor(rows, dtype=torch.float32)
 
 
+def vector_dim(path) -> int:
+    """The number of values per word in a word2vec file, from its first line(s) only."""
+    with open(Path(path).expanduser(), "rb") as f:
+        first = f.readline().split()
+        if len(first) == 2 and all(x.isdigit() for x in first):
+            return int(first[1])
+    return len(first) - 1
+
+
 def _is_text(probe: bytes) -> bool:
     try:
         probe.decode("utf-8")

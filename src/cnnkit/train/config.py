@@ -83,6 +83,8 @@ class TrainConfig:
     fold: int = _opt(0, "with --folds K: train only the run that tests on fold k (1..K); set by --folds")
     text_column: str = _opt("", "csv/tsv text: the column holding the text (default: found by its name)")
     label_column: str = _opt("", "csv/tsv text: the column holding the label (default: found by its name)")
+    vectors: str = _opt("", "text: a word2vec file (text or binary) the embedding starts from (Kim's CNN-static, "
+                            "-non-static, -multichannel)")
     min_count: int = _opt(1, "text: words seen fewer times in the training split become <unk>")
     max_vocab: int = _opt(0, "text: keep only the most frequent words, <pad> and <unk> included (0: all)")
     channels_last: bool = _opt(False, "NHWC memory format (faster convolutions on CPU and GPU)")

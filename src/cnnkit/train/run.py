@@ -462,7 +462,10 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     from cnnkit.evaluate.tta import parse_tta
 
     parse_tta(cfg.tta)
+    vector_notes: list[str] = []
+    spec = with_vectors(spec, cfg.vectors, vector_notes)
     data = prepare_data(cfg, spec.input, given)
+    data.notes[:0] = vector_notes
     task = task_for(cfg, spec)
     spec = fit_spec_to_task(spec, task, data)
     run = RunContext(out, cfg, task.run_classes(data), data.name, data.source_shape, data.appearance,
@@ -536,6 +539,32 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     if world.main and not quiet:
         print(result_line(summary, len(run.classes)), flush=True)
     return RunResult(out, summary, state.history)
+
+
+def with_vectors(spec, vectors: str, notes: list[str] | None = None):
+    """The spec with ``--vectors FILE`` set on its embedding, its ``dim`` the file's (with a note when that
+    changes it); a fixed embedding without vectors is an error (it would stay at its random start)."""
+    if not spec.is_text:
+        if vectors:
+            raise CnnkitError(f"--vectors is for text models (an embedding layer); {spec.name} reads images")
+        return spec
+    from cnnkit.layers.network import with_layer_args
+
+    first = spec.layers[0]
+    if vectors:
+        if not Path(vectors).expanduser().is_file():
+            raise CnnkitError(f"--vectors {vectors}: no such file (train one with 'cnnkit word2vec CORPUS --out "
+                              f"vectors.txt')")
+        from cnnkit.data.text import vector_dim
+
+        dim = vector_dim(vectors)
+        if dim != first["dim"] and notes is not None:
+            notes.append(f"{first.name}: {dim} numbers per word, as in {vectors} (the spec says {first['dim']})")
+        return with_layer_args(spec, first.name, vectors=str(Path(vectors).expanduser()), dim=dim)
+    if (first["freeze"] or first["channels"] == "2") and not first["vectors"]:
+        raise CnnkitError(f"{spec.name} keeps its word vectors fixed: give them with --vectors FILE (a word2vec "
+                          f"file, e.g. from 'cnnkit word2vec CORPUS --out vectors.txt')")
+    return spec
 
 
 def load_word_vectors(model, spec, vocabulary, notes: list[str] | None = None) -> None:
