@@ -15,6 +15,8 @@ def run(tmp_path_factory, data_root):
     out = tmp_path_factory.mktemp("json") / "run"
     cnnkit.train("lenet5", "mnist", out=str(out), epochs=1, limit_train=512, limit_test=300, quiet=True,
                  data_dir=str(data_root))
+    cnnkit.train("vae-mnist", out=str(out.parent / "vae"), epochs=1, limit_train=256, limit_test=100, quiet=True,
+                 data_dir=str(data_root))
     return out
 
 
@@ -33,6 +35,7 @@ def test_every_json_command_prints_one_document(run, tmp_path, mnist):
             "ensemble": [str(run), str(run)], "compare": [str(run), "--out", str(tmp_path / "c.png")],
             "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"],
             "demo": ["backprop"], "reproduce": ["list"],
+            "sample": [str(run.parent / "vae"), "--n", "4", "--out", str(tmp_path / "s.png")],
             "word2vec": [str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "v.txt"), "--min-count", "1",
                          "--neighbours", "cat"]}
     (tmp_path / "corpus.txt").write_text("the cat sat on the mat\nthe dog sat on the log\n" * 20)

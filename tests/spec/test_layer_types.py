@@ -19,7 +19,7 @@ def test_every_layer_type_has_its_arithmetic_and_its_module(name):
 
 def test_derived_sets_follow_the_rows():
     assert {"relu", "tanh", "sigmoid", "identity"} <= MONOTONE and "maxout" not in MONOTONE
-    assert FLAT == {"fc", "rbf", "flatten"} and OUTPUT_TYPES == {"conv", "fc", "rbf"}
+    assert FLAT == {"fc", "rbf", "flatten", "reparameterize"} and OUTPUT_TYPES == {"conv", "fc", "rbf"}
     assert "maxout" not in ELEMENTWISE and {"lrn", "flatten", "dropout"} <= ELEMENTWISE
     assert {"conv", "maxpool", "inception", "residual"} <= SPATIAL
 

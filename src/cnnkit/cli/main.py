@@ -381,6 +381,35 @@ def _text_info(ds, as_json: bool) -> int:
     return 0
 
 
+def _configure_sample(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a VAE run directory (trained with --task vae, e.g. vae-mnist)")
+    p.add_argument("--n", type=int, default=64, help="samples in the grid (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the codes drawn (default 0)")
+    p.add_argument("--interpolate", nargs=2, metavar=("A", "B"),
+                   help="walk from A to B: test-image indices or picture files")
+    p.add_argument("--steps", type=int, default=10, help="pictures along --interpolate (default 10)")
+    p.add_argument("--manifold", action="store_true", help="a 2-number latent code: the manifold picture and "
+                                                           "the test images' codes by class")
+    p.add_argument("--out", help="PNG to write (default samples.png, interpolation.png or manifold.png)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate import generate
+
+    if args.interpolate:
+        r = generate.interpolate(args.run, *args.interpolate, steps=args.steps, out=args.out or "interpolation.png")
+    elif args.manifold:
+        r = generate.manifold(args.run, out=args.out or "manifold.png")
+    else:
+        r = generate.sample(args.run, n=args.n, seed=args.seed, out=args.out or "samples.png")
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"wrote {r['out']}" + (f" and {r['latent_scatter']}" if "latent_scatter" in r else ""))
+    return 0
+
+
 def _configure_word2vec(p: argparse.ArgumentParser) -> None:
     p.add_argument("corpus", nargs="*", help="text files to train on (one sentence or document per line)")
     p.add_argument("--model", choices=("skipgram", "cbow"), default="skipgram", help="default skipgram")
@@ -773,6 +802,8 @@ SUBCOMMANDS = {
     "import-weights": ("import torchvision-format pretrained weights into a zoo model", _configure_import,
                        _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
+    "sample": ("draw pictures from a trained VAE: a grid, a walk between two images, the 2-D manifold",
+               _configure_sample, _run_sample),
     "word2vec": ("train word vectors (skip-gram, CBOW) on text files, or list a word's neighbours", _configure_word2vec,
                  _run_word2vec),
     "demo": ("the lectures' worked examples with your own numbers", _configure_demo, _run_demo),

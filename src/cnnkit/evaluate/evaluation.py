@@ -75,7 +75,7 @@ def predict(run, files, top: int = 5, device: str = "cpu", invert: str = "auto",
     files = [Path(f) for f in files]
     images, infos = tm.load_pictures(files, invert, digit_normalize)
     task = tm.meta.get("task", "classify")
-    if task in ("regress", "reconstruct"):
+    if task in ("regress", "reconstruct", "vae"):
         return _predict_values(tm, files, images.to(device), infos, task, out_dir)
     images = images.to(device)
     probs = tm.predict_proba(images)
@@ -132,7 +132,8 @@ def predict_text(run, texts: list[str], top: int = 5, device: str = "cpu") -> li
 
 
 def _predict_values(tm: TrainedModel, files, images, infos, task: str, out_dir) -> list[dict]:
-    """Regression: the predicted values by name; reconstruction: the rebuilt picture, written as a PNG."""
+    """Regression: the predicted values by name; reconstruction: the rebuilt picture, written as a PNG (a VAE's:
+    the decoder's pixel probabilities for the mean code of q(z|x))."""
     import numpy as np
     from PIL import Image
 
@@ -150,7 +151,7 @@ def _predict_values(tm: TrainedModel, files, images, infos, task: str, out_dir) 
         return rows
     folder = Path(out_dir or "reconstructions")
     folder.mkdir(parents=True, exist_ok=True)
-    recon = out.reshape(images.shape).clamp(0, 1)
+    recon = (out.sigmoid() if task == "vae" else out).reshape(images.shape).clamp(0, 1)
     for f, r, x, info in zip(files, recon, images.cpu(), infos):
         arr = (r.numpy() * 255 + 0.5).astype(np.uint8)
         target = folder / f"{f.stem}.reconstruction.png"

@@ -281,6 +281,19 @@ def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) ->
                          f"of their rotations recognised).")
         return facts, notes
     out = predict_logits(tm.model, tm.normalizer, images).cpu()
+    if task == "vae":  # reconstructions through the mean code, and samples from the prior
+        from cnnkit.evaluate.generate import decode_images
+
+        rec = out.sigmoid().reshape(images.shape)
+        figures.append(("reconstructions", "inputs above their reconstructions",
+                        _pairs(images[:10], rec[:10], "the first 10 test images, rebuilt from the mean code")))
+        z = torch.randn(10, tm.model.decode_size, generator=torch.Generator().manual_seed(0))
+        samples = decode_images(tm, z)
+        figures.append(("samples", "samples from the prior", _pairs(samples[:5], samples[5:],
+                                                                     "10 decoded codes z ~ N(0, I), seed 0")))
+        sc = make_task("vae").score(tm.model, tm.normalizer, images, labels)
+        return [("test negative ELBO", f"{sc['nelbo']:.2f} nats per image (reconstruction {sc['recon']:.2f} + "
+                                       f"KL {sc['kl']:.2f})")], notes
     if task == "reconstruct":
         rec = out.reshape(images.shape).clamp(0, 1)
         err = (rec - images.float() / 255).square().mean(dim=(1, 2, 3))

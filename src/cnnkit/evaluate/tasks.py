@@ -287,6 +287,93 @@ class Reconstruct(Task):
         return {"mse": total / max(n, 1)}
 
 
+def binarize(images: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    """Dynamic binarisation (Burda et al. 2016): each pixel 1 with probability its grey level, as float 0/1."""
+    p = images.float() / 255
+    return (torch.rand(p.shape, generator=gen, device=p.device) < p).float()
+
+
+def vae_terms(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor):
+    """Per image: the reconstruction term -log p(x|z) of a Bernoulli decoder (nats, summed over pixels) and
+    KL(q(z|x) || N(0, I)) in closed form, -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2) (summed over z)."""
+    rec = F.binary_cross_entropy_with_logits(logits.float().reshape(target.shape), target,
+                                             reduction="none").flatten(1).sum(1)
+    kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).float().sum(1)
+    return rec, kl
+
+
+class VAE(Task):
+    """A variational autoencoder on dynamically binarised images: loss = reconstruction + beta x KL, the
+    negative ELBO when beta = 1 (the headline, in nats per image); ``kl_warmup`` epochs raise beta from 0."""
+
+    name, headline, default_loss, losses = "vae", "nelbo", "bce", ("bce",)
+
+    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
+        super().__init__(loss, label_smoothing, denoise)
+        self.beta, self.kl_warmup, self.beta_now = 1.0, 0.0, 1.0
+        self.latent = None
+        self._terms = torch.zeros(3)
+
+    def output_units(self, data):
+        return None
+
+    def run_classes(self, data):
+        return []
+
+    def bind(self, trainer) -> None:
+        from cnnkit.layers.modules import Reparameterize
+
+        self.beta, self.kl_warmup = trainer.cfg.beta, trainer.cfg.kl_warmup  # the run's options
+        self.beta_now = 0.0 if self.kl_warmup > 0 else self.beta
+        self.latent = next((m for m in trainer.model.modules() if isinstance(m, Reparameterize)), None)
+        if self.latent is None:
+            raise CnnkitError(f"--task vae needs a network with a latent code (a reparameterize layer, as in the "
+                              f"zoo's vae-mnist); {trainer.model.spec.name} has none")
+
+    def batch(self, images, labels, gen):
+        x = binarize(images, gen)
+        return x * 255, x
+
+    def train_step(self, t, x, y, state):
+        if self.kl_warmup > 0:
+            self.beta_now = self.beta * min(1.0, state.step / max(1.0, self.kl_warmup * t.schedule.steps_per_epoch))
+        return super().train_step(t, x, y, state)
+
+    def loss(self, out, target):
+        rec, kl = vae_terms(out, target, self.latent.mu, self.latent.logvar)
+        self._terms = torch.stack([(rec + kl).sum(), rec.sum(), kl.sum()]).detach()
+        return (rec + self.beta_now * kl).mean()
+
+    def step_stat(self, out, target):
+        return self._terms
+
+    def train_row(self, stat, seen):
+        return {"train_nelbo": stat[0] / seen, "train_recon": stat[1] / seen, "train_kl": stat[2] / seen}
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
+        """One seeded binarisation of the split and one seeded sample of z per image: the negative ELBO,
+        its reconstruction and KL terms (nats per image)."""
+        from cnnkit.layers.modules import Reparameterize
+
+        latent = next(m for m in model.modules() if isinstance(m, Reparameterize))
+        g = torch.Generator(device=images.device).manual_seed(1234)
+        was = model.training
+        model.eval()
+        latent.sampling, latent.generator = True, torch.Generator(device=images.device).manual_seed(4321)
+        totals = torch.zeros(3, dtype=torch.float64)
+        try:
+            with torch.no_grad():
+                for i in range(0, len(images), batch_size):
+                    x = binarize(images[i:i + batch_size], g)
+                    rec, kl = vae_terms(model(normalizer(x * 255)), x, latent.mu, latent.logvar)
+                    totals += torch.stack([(rec + kl).sum(), rec.sum(), kl.sum()]).double().cpu()
+        finally:
+            latent.sampling, latent.generator = False, None
+            model.train(was)
+        n = max(len(images), 1)
+        return {"nelbo": float(totals[0]) / n, "recon": float(totals[1]) / n, "kl": float(totals[2]) / n}
+
+
 def parse_denoise(text: str) -> tuple[str, float]:
     if not text:
         return "", 0.0
@@ -369,7 +456,8 @@ def heads_task(head_tasks) -> MultiHead:
 
 
 #: every task by its name: the one list that --task, the config and the estimator read
-TASK_CLASSES = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation}
+TASK_CLASSES = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation,
+                "vae": VAE}
 TASKS = tuple(TASK_CLASSES)
 
 

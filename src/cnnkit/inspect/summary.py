@@ -415,6 +415,18 @@ def _upsample(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flo
     return stats, out
 
 
+@rule("reparameterize")
+def _reparameterize(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
+    z = layer["latent"]
+    if flow.size != 2 * z:
+        raise SpecError(f"{_where(layer, where)}: needs 2 x latent = {2 * z} inputs (mu and log sigma^2 of each "
+                        f"of the {z} latent variables), got {flow.size:,}: end the encoder in FC-{2 * z}")
+    out = _dense_flow(flow, z)
+    return LayerStats(layer.name, layer.type, out.shape, neurons=z, connections=2 * z, macs=z,
+                      receptive_field=_rf(out),
+                      description=f"z = mu + sigma * eps, latent {z} (mu, log sigma^2 from the {2 * z} inputs)"), out
+
+
 @rule("reshape")
 def _reshape(layer: LayerSpec, flow: Flow, where: str) -> tuple[LayerStats, Flow]:
     c, h, w = layer["shape"]

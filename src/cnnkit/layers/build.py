@@ -199,6 +199,7 @@ FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "upsample": lambda layer, shape: nn.Upsample(scale_factor=tuple(float(v) for v in layer["scale"]),
                                                  mode=layer["mode"]),
     "reshape": lambda layer, shape: M.Reshape(layer["shape"]),
+    "reparameterize": lambda layer, shape: M.Reparameterize(layer["latent"]),
     "concat": lambda layer, shape: M.Merge("concat"),
     "add": lambda layer, shape: M.Merge("add"),
     "multiply": lambda layer, shape: M.Merge("multiply"),

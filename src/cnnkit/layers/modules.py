@@ -507,3 +507,30 @@ class Recurrent(nn.Module):
             return torch.cat(list(h[-dirs:]), 1).view(n, -1, 1, 1)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)
         return out.transpose(1, 2).unsqueeze(2)
+
+
+class Reparameterize(nn.Module):
+    """The VAE's sampling step (Kingma & Welling 2014): the encoder's 2Z outputs are the mean and the log
+    variance of q(z|x); ``z = mu + exp(logvar / 2) * eps`` with eps ~ N(0, I) while training (gradients flow
+    through mu and sigma), ``z = mu`` in eval mode unless ``sampling`` is set.  The last ``mu`` and
+    ``logvar`` stay on the module for the loss's KL term.  ``generator`` (optional) seeds eps.
+    """
+
+    def __init__(self, latent: int):
+        super().__init__()
+        self.latent = latent
+        self.mu: torch.Tensor | None = None
+        self.logvar: torch.Tensor | None = None
+        self.sampling = False
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        self.mu, self.logvar = x[:, :self.latent], x[:, self.latent:]
+        if not (self.training or self.sampling):
+            return self.mu
+        eps = torch.randn(self.mu.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        return self.mu + torch.exp(0.5 * self.logvar) * eps
+
+    def extra_repr(self) -> str:
+        return f"latent={self.latent}"

@@ -124,6 +124,34 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def _latent_index(self) -> tuple[list[nn.Module], int]:
+        parts = [*self.features.children(), *self.classifier.children()]
+        at = next((i for i, m in enumerate(parts) if isinstance(m, M.Reparameterize)), None)
+        if at is None:
+            raise CnnkitError(f"{self.spec.name} has no latent code (a reparameterize layer): it is not a VAE")
+        return parts, at
+
+    @property
+    def decode_size(self) -> int:
+        """The size of a VAE's latent code."""
+        parts, at = self._latent_index()
+        return parts[at].latent
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A VAE's (mu, log sigma^2) of q(z|x)."""
+        parts, at = self._latent_index()
+        for m in parts[:at + 1]:
+            x = m(x)
+        latent = parts[at]
+        return latent.mu, latent.logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """A VAE's decoder output (Bernoulli logits) for latent codes z, (N, Z)."""
+        parts, at = self._latent_index()
+        for m in parts[at + 1:]:
+            z = m(z)
+        return z.flatten(1)
+
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self(x), dim=1)

@@ -39,3 +39,6 @@ KIM_CNN = dict(dataset="mr", epochs=10, batch_size=50, lr=1.0, optimizer="adadel
 # Recurrent text classifiers: Adam, gradient steps of 64 sentences.
 RNN_TEXT = dict(dataset="mr", epochs=6, batch_size=64, lr=0.002, optimizer="adam", momentum=0.9, nesterov=False,
                 weight_decay=0.0, schedule="onecycle", preprocess="none", augment="")
+# VAEs on dynamically binarised images: Adam 1e-3, batch 128, inputs on [0, 1] as the decoder's targets.
+VAE = dict(dataset="mnist", task="vae", epochs=20, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
+           nesterov=False, weight_decay=0.0, schedule="constant", preprocess="none", augment="")

@@ -305,6 +305,9 @@ TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("upsample", {"scale": Field(size2, 2, doc="factor per axis"),
                            "mode": Field(choice("nearest", "bilinear"), "nearest")},
               "spatial", aliases=("upsampling", "unpool"), prefix="up"),
+    LayerType("reparameterize", {"latent": Field(pos_int, required=True, doc="Z, the latent code's size")},
+              "flat", aliases=("sample_latent", "latent_sample"), prefix="z",
+              doc="VAE: reads 2Z numbers (mu, log sigma^2), outputs z = mu + sigma * eps (the mean at inference)"),
     LayerType("reshape", {"shape": Field(volume, required=True, doc="[C, H, W], the same number of values")},
               "shape", aliases=("unflatten", "view"), in_place=True),
     # ---- in place

@@ -60,6 +60,8 @@ class TrainConfig:
     patience: int = _opt(1, "epochs without validation improvement before a plateau drop")
     max_drops: int = _opt(3, "plateau: at most this many drops (AlexNet: 3)")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
+    beta: float = _opt(1.0, "task vae: the weight of the KL term (1: the ELBO; Higgins et al.'s beta-VAE above 1)")
+    kl_warmup: float = _opt(0.0, "task vae: epochs over which the KL weight rises from 0 to beta (0: off)")
     max_norm: float = _opt(0.0, "after each step, rescale each output unit's weight vector to at most this L2 norm "
                                 "(Kim 2014: 3; 0: off)")
     lr_bn_scale: float = _opt(1.0, "learning-rate multiplier for batch-norm parameters (airbench: 64 on BN biases)")
@@ -102,8 +104,8 @@ class TrainConfig:
 CHOICES = {"task": TASKS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS,
            "preprocess": PREPROCESS, "device": DEVICES, "amp": AMP}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
-_NON_NEGATIVE = {"max_norm", "fold", "max_vocab", "workers", "momentum", "weight_decay", "warmup", "label_smoothing",
-                 "val_split", "limit_train", "limit_test", "threads", "seed", "max_drops"}
+_NON_NEGATIVE = {"beta", "kl_warmup", "max_norm", "fold", "max_vocab", "workers", "momentum", "weight_decay", "warmup",
+                 "label_smoothing", "val_split", "limit_train", "limit_test", "threads", "seed", "max_drops"}
 _POSITIVE = {"min_count", "lr_bn_scale", "ensemble", "epochs", "batch_size", "eval_batch_size", "lr", "step_size",
              "gamma", "patience"}
 

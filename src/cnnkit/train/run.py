@@ -629,7 +629,7 @@ def fit_spec_to_task(spec, task, data: PreparedData):
     c, h, w = spec.input
     out = summarize(spec).output
     if out[0] * out[1] * out[2] != c * h * w:
-        raise CnnkitError(f"--task reconstruct needs a network whose output has as many values as its input "
+        raise CnnkitError(f"--task {task.name} needs a network whose output has as many values as its input "
                           f"({c}x{h}x{w}); {spec.name} outputs {'x'.join(map(str, out))} (a decoder ending in "
                           f"conv_transpose/upsample, or FC-{c * h * w} and a reshape, e.g. the zoo's conv-ae)")
     return spec

@@ -1,0 +1,120 @@
+"""What a trained VAE generates: sample grids, walks between two images, and a 2-D latent space's pictures.
+
+``cnnkit sample RUN`` draws codes z ~ N(0, I) (seeded), decodes them and writes a grid of the decoder's
+Bernoulli means (grey levels); ``--interpolate A B`` decodes the straight line between the codes (means of
+q(z|x)) of two test images or picture files; for a 2-number latent code, ``--manifold`` decodes a grid of
+codes spaced by the Gaussian's quantiles (Kingma & Welling 2014, Fig. 4) and writes the test images'
+codes coloured by class beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnkit.errors import CnnkitError
+from cnnkit.rundir import TrainedModel, load, load_split
+
+
+def _vae(run) -> TrainedModel:
+    tm = run if isinstance(run, TrainedModel) else load(run)
+    if tm.meta.get("task") != "vae":
+        raise CnnkitError(f"{tm.path.parent if tm.path.suffix else tm.path} is not a VAE run (task "
+                          f"{tm.meta.get('task', 'classify')}); sample from a run trained with --task vae "
+                          f"(e.g. 'cnnkit train vae-mnist')")
+    return tm
+
+
+@torch.no_grad()
+def decode_images(tm: TrainedModel, z: torch.Tensor) -> torch.Tensor:
+    """Codes (N, Z) -> the decoder's pixel probabilities (N, C, H, W) on [0, 1]."""
+    return torch.sigmoid(tm.model.decode(z)).reshape(len(z), *tm.input_shape)
+
+
+@torch.no_grad()
+def encode_images(tm: TrainedModel, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> the means of q(z|x), (N, Z)."""
+    return tm.model.encode(tm.normalizer(tm.prepare(images)))[0]
+
+
+def grid_png(images: torch.Tensor, path: Path, cols: int | None = None, scale: int = 2) -> Path:
+    """(N, C, H, W) on [0, 1] -> one PNG grid with a 1-pixel gap, each cell enlarged ``scale`` times."""
+    from PIL import Image
+
+    n, c, h, w = images.shape
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1, c), dtype=np.float32)
+    for i, img in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()):
+        r, k = divmod(i, cols)
+        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + k * (w + 1):1 + k * (w + 1) + w] = img
+    pixels = (canvas * 255).round().astype(np.uint8)
+    picture = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)
+    return path
+
+
+def sample(run, n: int = 64, seed: int = 0, out: str | Path = "samples.png") -> dict:
+    if n < 1:
+        raise CnnkitError("--n must be at least 1")
+    tm = _vae(run)
+    z = torch.randn(n, tm.model.decode_size, generator=torch.Generator().manual_seed(seed))
+    images = decode_images(tm, z)
+    return {"out": str(grid_png(images, out)), "n": n, "seed": seed, "latent": int(z.shape[1])}
+
+
+def _endpoint(tm: TrainedModel, what: str, test) -> torch.Tensor:
+    if what.isdigit():
+        i = int(what)
+        if not 0 <= i < len(test):
+            raise CnnkitError(f"test image {i} does not exist (the test split has {len(test):,})")
+        return test[i:i + 1]
+    if not Path(what).is_file():
+        raise CnnkitError(f"{what!r} is neither a test-image index nor a picture file")
+    return tm.load_pictures([what])[0]
+
+
+def interpolate(run, a: str, b: str, steps: int = 10, out: str | Path = "interpolation.png") -> dict:
+    if steps < 2:
+        raise CnnkitError("--steps must be at least 2")
+    tm = _vae(run)
+    test = load_split(tm)[1] if (a.isdigit() or b.isdigit()) else None
+    za, zb = (encode_images(tm, _endpoint(tm, e, test)) for e in (a, b))
+    t = torch.linspace(0, 1, steps).view(-1, 1)
+    images = decode_images(tm, (1 - t) * za + t * zb)
+    return {"out": str(grid_png(images, out, cols=steps)), "from": a, "to": b, "steps": steps}
+
+
+def manifold(run, out: str | Path = "manifold.png", size: int = 20) -> dict:
+    """A 2-D latent code's manifold (codes at the Gaussian quantiles 0.05..0.95) and the test codes by class."""
+    tm = _vae(run)
+    if tm.model.decode_size != 2:
+        raise CnnkitError(f"--manifold draws a 2-number latent code; this VAE's has {tm.model.decode_size} "
+                          f"(train vae-mnist-2d)")
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, size))
+    zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")
+    images = decode_images(tm, torch.stack([zx.flatten(), zy.flatten()], 1))
+    out = Path(out)
+    grid = grid_png(images, out, cols=size, scale=1)
+    _, test, labels = load_split(tm)
+    codes = encode_images(tm, test).cpu().numpy()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels.cpu().numpy(), cmap="tab10", s=2)
+    fig.colorbar(points, ax=ax, label="class")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title("test images' codes (means of q(z|x))")
+    scatter = out.with_name(out.stem + "-latent.png")
+    fig.savefig(scatter, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return {"out": str(grid), "latent_scatter": str(scatter), "size": size}
