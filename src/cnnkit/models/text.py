@@ -14,7 +14,9 @@ MR_LENGTH = 56  # the longest MR sentence in words after Kim's cleaning (Table 1
 
 
 def _kim(dim: int = 300, freeze: bool = False, channels: str = "1") -> dict:
-    branches = [[{"type": "conv1d", "filters": 100, "size": h, "activation": "relu"},
+    # Kim's code puts filter_h - 1 = 4 zero vectors before every sentence (and pads the end): pad 4 on both
+    # sides reads the same windows, and the extra all-padding windows only repeat relu(bias) for the max
+    branches = [[{"type": "conv1d", "filters": 100, "size": h, "pad": 4, "activation": "relu"},
                  {"type": "maxpool1d", "global": True}] for h in (3, 4, 5)]
     return {"input": {"tokens": MR_LENGTH}, "classes": ["neg", "pos"], "layers": [
         {"type": "embedding", "name": "embed", "dim": dim, "vocab": MR_VOCAB, "freeze": freeze, "channels": channels},
