@@ -167,7 +167,7 @@ def _initialisation(out: Path, seeds: int, quick: bool) -> dict:
         errors[init] = []
         # the activations' spread layer by layer, at initialisation (the notes' histograms, as numbers)
         net = cnnkit.build(spec)
-        from cnnkit.train.optim import initialize
+        from cnnkit.layers.init import initialize
 
         torch.manual_seed(0)
         initialize(net, init)

@@ -8,8 +8,9 @@ from torch import nn
 
 import cnnkit
 from cnnkit.errors import CnnkitError
+from cnnkit.layers.init import initialize
 from cnnkit.rundir.artifacts import read_weights
-from cnnkit.train.optim import initialize, whiten_stem
+from cnnkit.train.optim import whiten_stem
 
 
 def _correlated_images(n=400, c=3, size=16, seed=0):

@@ -6,8 +6,9 @@ from torch import nn
 
 import cnnkit
 from cnnkit.data.augment import random_distort
+from cnnkit.layers.init import initialize
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.optim import SDLM, estimate_curvature, initialize
+from cnnkit.train.optim import SDLM, estimate_curvature
 from cnnkit.train.schedule import LRSchedule
 
 

@@ -37,7 +37,15 @@ def _run_summary(args: argparse.Namespace) -> int:
     if args.num_classes is not None:
         spec = with_num_classes(spec, args.num_classes)
     s = cnnkit.summarize(spec)
-    print(json.dumps(s.to_dict()) if args.json else s)
+    if spec.discriminator is not None:  # a GAN: both networks
+        d = cnnkit.summarize(spec.discriminator)
+        if args.json:
+            print(json.dumps({"generator": s.to_dict(), "discriminator": d.to_dict()}))
+        else:
+            print(f"generator (latent code of {spec.input[0]} -> image)\n{s}\n\ndiscriminator (image -> real or "
+                  f"fake)\n{d}")
+    else:
+        print(json.dumps(s.to_dict()) if args.json else s)
     if args.diagram:
         from cnnkit.evaluate.diagram import draw
 

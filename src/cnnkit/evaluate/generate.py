@@ -1,8 +1,8 @@
 """What a trained VAE generates: sample grids, walks between two images, and a 2-D latent space's pictures.
 
 ``cnnkit sample RUN`` draws codes z ~ N(0, I) (seeded), decodes them and writes a grid of the decoder's
-Bernoulli means (grey levels); ``--interpolate A B`` decodes the straight line between the codes (means of
-q(z|x)) of two test images or picture files; for a 2-number latent code, ``--manifold`` decodes a grid of
+Bernoulli means (grey levels), or of a GAN generator's pictures; ``--interpolate A B`` decodes the straight
+line between the codes (means of q(z|x)) of two test images or picture files (a GAN: of two seeds); for a 2-number latent code, ``--manifold`` decodes a grid of
 codes spaced by the Gaussian's quantiles (Kingma & Welling 2014, Fig. 4) and writes the test images'
 codes coloured by class beside it.
 """
@@ -18,18 +18,28 @@ from cnnkit.errors import CnnkitError
 from cnnkit.rundir import TrainedModel, load, load_split
 
 
-def _vae(run) -> TrainedModel:
+def _vae(run, gan_too: bool = False) -> TrainedModel:
     tm = run if isinstance(run, TrainedModel) else load(run)
-    if tm.meta.get("task") != "vae":
-        raise CnnkitError(f"{tm.path.parent if tm.path.suffix else tm.path} is not a VAE run (task "
-                          f"{tm.meta.get('task', 'classify')}); sample from a run trained with --task vae "
-                          f"(e.g. 'cnnkit train vae-mnist')")
+    task = tm.meta.get("task", "classify")
+    if task != "vae" and not (gan_too and task == "gan"):
+        what = "VAE or GAN" if gan_too else "VAE"
+        raise CnnkitError(f"{tm.path.parent if tm.path.suffix else tm.path} is not a {what} run (task {task}); "
+                          f"sample from a run trained with --task vae or gan (e.g. 'cnnkit train vae-mnist')")
     return tm
+
+
+def latent_size(tm: TrainedModel) -> int:
+    return tm.input_shape[0] if tm.meta.get("task") == "gan" else tm.model.decode_size
 
 
 @torch.no_grad()
 def decode_images(tm: TrainedModel, z: torch.Tensor) -> torch.Tensor:
-    """Codes (N, Z) -> the decoder's pixel probabilities (N, C, H, W) on [0, 1]."""
+    """Codes (N, Z) -> pictures (N, C, H, W) on [0, 1]: a VAE decoder's pixel probabilities, or what a GAN's
+    generator draws (undoing the run's input normalisation)."""
+    if tm.meta.get("task") == "gan":
+        x = tm.model(z.view(len(z), -1, 1, 1)).reshape(len(z), *tm.image_shape)
+        n = tm.normalizer  # the generator draws normalised images: back to the [0, 1] scale
+        return ((x * n.std + n.mean) / (n.scale * 255)).clamp(0, 1)
     return torch.sigmoid(tm.model.decode(z)).reshape(len(z), *tm.input_shape)
 
 
@@ -62,8 +72,8 @@ def grid_png(images: torch.Tensor, path: Path, cols: int | None = None, scale: i
 def sample(run, n: int = 64, seed: int = 0, out: str | Path = "samples.png") -> dict:
     if n < 1:
         raise CnnkitError("--n must be at least 1")
-    tm = _vae(run)
-    z = torch.randn(n, tm.model.decode_size, generator=torch.Generator().manual_seed(seed))
+    tm = _vae(run, gan_too=True)
+    z = torch.randn(n, latent_size(tm), generator=torch.Generator().manual_seed(seed))
     images = decode_images(tm, z)
     return {"out": str(grid_png(images, out)), "n": n, "seed": seed, "latent": int(z.shape[1])}
 
@@ -82,9 +92,14 @@ def _endpoint(tm: TrainedModel, what: str, test) -> torch.Tensor:
 def interpolate(run, a: str, b: str, steps: int = 10, out: str | Path = "interpolation.png") -> dict:
     if steps < 2:
         raise CnnkitError("--steps must be at least 2")
-    tm = _vae(run)
-    test = load_split(tm)[1] if (a.isdigit() or b.isdigit()) else None
-    za, zb = (encode_images(tm, _endpoint(tm, e, test)) for e in (a, b))
+    tm = _vae(run, gan_too=True)
+    if tm.meta.get("task") == "gan":  # a GAN has no encoder: A and B are the seeds of two codes
+        if not (a.isdigit() and b.isdigit()):
+            raise CnnkitError("a GAN has no encoder: --interpolate A B takes two seeds (whole numbers)")
+        za, zb = (torch.randn(1, latent_size(tm), generator=torch.Generator().manual_seed(int(e))) for e in (a, b))
+    else:
+        test = load_split(tm)[1] if (a.isdigit() or b.isdigit()) else None
+        za, zb = (encode_images(tm, _endpoint(tm, e, test)) for e in (a, b))
     t = torch.linspace(0, 1, steps).view(-1, 1)
     images = decode_images(tm, (1 - t) * za + t * zb)
     return {"out": str(grid_png(images, out, cols=steps)), "from": a, "to": b, "steps": steps}

@@ -374,6 +374,130 @@ class VAE(Task):
         return {"nelbo": float(totals[0]) / n, "recon": float(totals[1]) / n, "kl": float(totals[2]) / n}
 
 
+class GAN(Task):
+    """A generative adversarial network (Goodfellow et al. 2014): the trainer's model is the generator, the
+    task owns the discriminator, its Adam optimizer and the random stream of latent codes, all three in every
+    checkpoint.  Each step: the discriminator learns real (target 1, or 1 - s with one-sided label smoothing
+    --label-smoothing s) against the generator's fakes (0); then the generator takes the non-saturating step,
+    maximising log D(G(z)).  The generator's step leaves the discriminator's weights unchanged."""
+
+    name, headline, default_loss, losses = "gan", "g_loss", "bce", ("bce",)
+
+    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
+        super().__init__(loss, label_smoothing, denoise)
+        self.disc = self.d_opt = self.z_gen = self.trainer = None
+        self._stat = torch.zeros(4)
+
+    def output_units(self, data):
+        return None
+
+    def run_classes(self, data):
+        return []
+
+    def bind(self, trainer) -> None:
+        from cnnkit.layers import build_from_spec
+        from cnnkit.layers.init import initialize
+
+        spec = trainer.model.spec
+        if spec.discriminator is None:
+            raise CnnkitError(f"--task gan needs a GAN spec (input, latent, generator and discriminator), e.g. the "
+                              f"zoo's dcgan-mnist; {spec.name} is one network")
+        self.trainer = trainer
+        dev = next(trainer.model.parameters()).device
+        self.disc = build_from_spec(spec.discriminator).to(dev)  # drawn from the seeded global RNG, after G
+        initialize(self.disc, trainer.cfg.init)
+        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=trainer.cfg.lr, betas=(trainer.cfg.momentum, 0.999))
+        self.z_gen = torch.Generator(device=dev).manual_seed(trainer.cfg.seed + 3)
+        self.latent = spec.input[0]
+
+    def codes(self, n: int, device) -> torch.Tensor:
+        return torch.randn(n, self.latent, 1, 1, generator=self.z_gen, device=device)
+
+    def train_step(self, t, x, y, state):
+        real = x
+        n = real.shape[0]
+        fake = t.forward_module(self.codes(n, real.device)).reshape(real.shape)
+        d_real, d_fake = self.disc(real).flatten(), self.disc(fake.detach()).flatten()
+        target = 1.0 - self.label_smoothing  # one-sided: only the real images' target is smoothed
+        loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, target))
+                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        t.check_finite(loss_d, state)
+        self.d_opt.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.d_opt.step()
+        judged = self.disc(fake).flatten()
+        loss_g = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))  # non-saturating
+        t.check_finite(loss_g, state)
+        t.optimizer.zero_grad(set_to_none=True)
+        loss_g.backward()
+        t.optimizer.step()
+        with torch.no_grad():
+            self._stat = torch.stack([loss_d.detach() * n, loss_g.detach() * n, torch.sigmoid(d_real).sum(),
+                                      torch.sigmoid(d_fake).sum()]).float()
+        return loss_g, fake
+
+    def step_stat(self, out, target):
+        return self._stat
+
+    def train_row(self, stat, seen):
+        row = {"train_d_loss": stat[0] / seen, "train_g_loss": stat[1] / seen, "train_d_real": stat[2] / seen,
+               "train_d_fake": stat[3] / seen}
+        if row["train_d_loss"] < 0.05 and self.trainer is not None:
+            self.trainer.notify("on_message", f"warning: the discriminator's loss fell to {row['train_d_loss']:.3f}: "
+                                              f"it wins outright and the generator learns little; lower its "
+                                              f"learning rate or add --label-smoothing 0.1")
+        return row
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"disc.{k}": v for k, v in self.disc.state_dict().items()}
+        for i, st in self.d_opt.state_dict()["state"].items():
+            out.update({f"d_opt.{i}.{k}": v for k, v in st.items()})
+        out["z_gen"] = self.z_gen.get_state()
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if not tensors:
+            return
+        self.disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
+        state: dict[int, dict] = {}
+        for k, v in tensors.items():
+            if k.startswith("d_opt."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v
+        saved = self.d_opt.state_dict()
+        saved["state"] = state
+        self.d_opt.load_state_dict(saved)
+        self.z_gen.set_state(tensors["z_gen"])
+
+    def score(self, model, normalizer, images, labels, batch_size=1000, extras=None):
+        """The discriminator on the split's real images and on as many fakes from fixed codes (seed 0)."""
+        if self.disc is None:
+            raise CnnkitError("a GAN is scored while it trains (summary.json); 'cnnkit sample RUN' draws from it")
+        g = torch.Generator(device=images.device).manual_seed(0)
+        was_g, was_d = model.training, self.disc.training
+        model.eval()
+        self.disc.eval()
+        sums = torch.zeros(4, dtype=torch.float64)
+        try:
+            with torch.no_grad():
+                for i in range(0, len(images), batch_size):
+                    real = normalizer(images[i:i + batch_size])
+                    z = torch.randn(len(real), self.latent, 1, 1, generator=g, device=real.device)
+                    d_real = self.disc(real).flatten()
+                    d_fake = self.disc(model(z).reshape(real.shape)).flatten()
+                    sums += torch.stack([
+                        F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real), reduction="sum")
+                        + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum"),
+                        F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="sum"),
+                        torch.sigmoid(d_real).sum(), torch.sigmoid(d_fake).sum()]).double().cpu()
+        finally:
+            model.train(was_g)
+            self.disc.train(was_d)
+        n = max(len(images), 1)
+        return {"d_loss": float(sums[0]) / n, "g_loss": float(sums[1]) / n, "d_real": float(sums[2]) / n,
+                "d_fake": float(sums[3]) / n}
+
+
 def parse_denoise(text: str) -> tuple[str, float]:
     if not text:
         return "", 0.0
@@ -457,7 +581,7 @@ def heads_task(head_tasks) -> MultiHead:
 
 #: every task by its name: the one list that --task, the config and the estimator read
 TASK_CLASSES = {"classify": Classify, "regress": Regress, "reconstruct": Reconstruct, "rotation": Rotation,
-                "vae": VAE}
+                "vae": VAE, "gan": GAN}
 TASKS = tuple(TASK_CLASSES)
 
 

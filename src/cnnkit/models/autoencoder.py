@@ -53,3 +53,41 @@ def vae_mnist() -> dict:
                 "(Kingma & Welling Fig. 4)", source=VAE_SOURCE, dataset="mnist", recipe=R.VAE)
 def vae_mnist_2d() -> dict:
     return _vae(2)
+
+
+DCGAN_SOURCE = "Radford, Metz & Chintala 2016 (DCGAN); Goodfellow et al. 2014; the Lazzerini deck's GAN"
+
+
+def _dcgan(image: list[int], widths: tuple[int, ...], latent: int = 64) -> dict:
+    """DCGAN's guidelines: no pooling (strided convolutions down, transposed convolutions up), batch norm in
+    both networks except the generator's output and the discriminator's input, ReLU in the generator (a
+    sigmoid output on [0, 1] pixels), LeakyReLU 0.2 in the discriminator."""
+    c, h, _ = image
+    start = h // 2 ** len(widths)
+    leaky = {"type": "leaky_relu", "slope": 0.2}
+    generator = [{"type": "fc", "name": "project", "units": widths[0] * start * start, "batchnorm": True,
+                  "activation": "relu"},
+                 {"type": "reshape", "name": "maps", "shape": [widths[0], start, start]}]
+    for i, k in enumerate(widths[1:], 1):
+        generator.append({"type": "conv_transpose", "name": f"up{i}", "filters": k, "size": 4, "stride": 2, "pad": 1,
+                          "batchnorm": True, "activation": "relu"})
+    generator.append({"type": "conv_transpose", "name": "image", "filters": c, "size": 4, "stride": 2, "pad": 1,
+                      "activation": "sigmoid"})
+    discriminator = []
+    for i, k in enumerate(reversed(widths), 1):
+        discriminator.append({"type": "conv", "name": f"down{i}", "filters": k, "size": 4, "stride": 2, "pad": 1,
+                              "batchnorm": i > 1, "activation": leaky})
+    discriminator.append({"type": "fc", "name": "real", "units": 1})
+    return {"input": image, "latent": latent, "generator": generator, "discriminator": discriminator}
+
+
+@register_model("dcgan-mnist", description="DCGAN for 28x28 grey images: a 64-number code, generator 128-64 maps, "
+                "discriminator 64-128 (task gan)", source=DCGAN_SOURCE, dataset="mnist", recipe=R.DCGAN)
+def dcgan_mnist() -> dict:
+    return _dcgan([1, 28, 28], (128, 64))
+
+
+@register_model("dcgan-cifar", description="DCGAN for 32x32 RGB images: a 64-number code, generator 256-128-64 maps, "
+                "discriminator 64-128-256 (task gan)", source=DCGAN_SOURCE, dataset="cifar10", recipe=R.DCGAN)
+def dcgan_cifar() -> dict:
+    return _dcgan([3, 32, 32], (256, 128, 64))

@@ -43,3 +43,7 @@ RNN_TEXT = dict(dataset="mr", epochs=6, batch_size=64, lr=0.002, optimizer="adam
 # VAEs on dynamically binarised images: Adam 1e-3, batch 128, inputs on [0, 1] as the decoder's targets.
 VAE = dict(dataset="mnist", task="vae", epochs=20, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
            nesterov=False, weight_decay=0.0, schedule="constant", preprocess="none", augment="")
+# DCGAN (Radford et al. 2016): Adam 2e-4 with beta1 (momentum) 0.5, batch 64, N(0, 0.02) weights, pixels on
+# [0, 1] as the generator's sigmoid draws them.
+DCGAN = dict(dataset="mnist", task="gan", epochs=5, batch_size=64, lr=2e-4, optimizer="adam", momentum=0.5,
+             nesterov=False, weight_decay=0.0, schedule="constant", init="dcgan", preprocess="none", augment="")

@@ -86,6 +86,12 @@ class TrainedModel:
         return tuple(self.meta.get("source_shape") or self.input_shape)  # type: ignore[return-value]
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The images the network reads, or for a GAN the images its generator draws."""
+        d = self.model.spec.discriminator
+        return d.input if d is not None else self.input_shape
+
+    @property
     def vocabulary(self):
         """A text run's tokeniser vocabulary (None for images)."""
         if "vocabulary" not in self.meta:
@@ -103,7 +109,7 @@ class TrainedModel:
         """uint8 images of the training data's shape -> the model's input shape, as training did."""
         if images.dtype == torch.long:  # token ids are encoded at the model's length already
             return images
-        return fit_to_input(images, self.input_shape)
+        return fit_to_input(images, self.image_shape)
 
     def load_pictures(self, files, invert: str = "auto", digit_normalize: str = "auto") -> tuple[torch.Tensor, list]:
         """People's own picture files -> uint8 (N, C, H, W) like the training images, and per file what was done.
@@ -195,7 +201,7 @@ def load_split(tm: TrainedModel, dataset: str | None = None, split: str = "test"
     fold = tm.meta.get("fold")
     if fold and tm.vocabulary is not None and not dataset:  # the fold this run was tested on
         text["fold"] = tuple(fold)
-    ds = load_dataset(name, data_dir, input_shape=tm.input_shape, seed=tm.meta.get("split_seed", 0),
+    ds = load_dataset(name, data_dir, input_shape=tm.image_shape, seed=tm.meta.get("split_seed", 0),
                       text_options=text or None)
     if fold and tm.vocabulary is None and not dataset and split == "test":  # images: the run's fold of train
         from cnnkit.data.text import stratified_folds

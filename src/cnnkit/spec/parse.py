@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from cnnkit.spec.schema import (
     suggest,
 )
 
-TOP_LEVEL_KEYS = ("name", "input", "inputs", "layers", "outputs", "description", "source", "classes")
+TOP_LEVEL_KEYS = ("name", "input", "inputs", "layers", "outputs", "description", "source", "classes", "latent",
+                  "generator", "discriminator")
 MAX_NESTING = 16  # blocks inside blocks; deeper is almost surely a generated mistake
 MAX_LAYERS = 10_000
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -64,6 +65,8 @@ class ModelSpec:
     outputs: tuple[str, ...] = ()
     #: per head: (name, task, loss weight), when the spec says (``outputs: [{layer, task, weight}]``)
     head_tasks: tuple[tuple[str, str, float], ...] = ()
+    #: a GAN: this spec is the generator (input: the latent code, Z x 1 x 1); this is the discriminator
+    discriminator: ModelSpec | None = None
 
     @property
     def is_text(self) -> bool:
@@ -92,6 +95,11 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
         raise SpecError(f"spec: unknown key {unknown[0]!r}{suggest(unknown[0], TOP_LEVEL_KEYS)}; "
                         f"accepted: {', '.join(TOP_LEVEL_KEYS)}")
     name = str(data.get("name", "model"))
+    if "generator" in data or "discriminator" in data:
+        return _parse_gan(data, name, input_shape)
+    if "latent" in data:
+        raise SpecError("spec: 'latent' belongs to a GAN spec (with 'generator' and 'discriminator' layer lists); "
+                        "a VAE's latent code is a reparameterize layer")
     named = _parse_inputs(data.get("inputs"), data.get("input"))
     if named:
         images = [s for _, s in named if len(s) == 3]
@@ -124,6 +132,26 @@ def parse_spec(data: Any, input_shape: Any = None) -> ModelSpec:
     return ModelSpec(name=name, input=shape, layers=layers, description=str(data.get("description", "")),
                      source=str(data.get("source", "")), classes=classes, inputs=named, outputs=outputs,
                      head_tasks=heads)
+
+
+def _parse_gan(data: Mapping, name: str, input_shape: Any) -> ModelSpec:
+    """``{input: [C, H, W], latent: Z, generator: [...], discriminator: [...]}``: the generator maps Z numbers
+    to an image of the input's shape, the discriminator an image to one real-vs-fake score."""
+    missing = [k for k in ("latent", "generator", "discriminator") if k not in data]
+    if missing:
+        raise SpecError(f"spec: a GAN needs 'latent', 'generator' and 'discriminator'; {', '.join(missing)} missing")
+    extra = [k for k in ("layers", "inputs", "outputs") if k in data]
+    if extra:
+        raise SpecError(f"spec: a GAN's layers are its 'generator' and 'discriminator' lists, not {extra[0]!r}")
+    try:
+        latent = pos_int(data["latent"])
+    except FieldError as exc:
+        raise SpecError(f"spec: latent: {exc}") from None
+    image = parse_input_shape(input_shape if input_shape is not None else data.get("input"))
+    disc = parse_spec({"name": f"{name}-discriminator", "input": list(image), "layers": data["discriminator"]})
+    gen = parse_spec({"name": name, "input": [latent, 1, 1], "layers": data["generator"]})
+    return replace(gen, discriminator=disc, description=str(data.get("description", "")),
+                   source=str(data.get("source", "")))
 
 
 HEAD_TASKS = ("classify", "regress")
@@ -484,6 +512,14 @@ def as_2d(layer: LayerSpec) -> LayerSpec:
 def spec_to_data(spec: ModelSpec) -> dict:
     """The long-form plain-data version of a spec (JSON/YAML-safe, parses back equal)."""
     data: dict[str, Any] = {"name": spec.name}
+    if spec.discriminator is not None:
+        data.update(input=list(spec.discriminator.input), latent=spec.input[0],
+                    generator=[_layer_to_data(la) for la in spec.layers],
+                    discriminator=[_layer_to_data(la) for la in spec.discriminator.layers])
+        for key in ("description", "source"):
+            if getattr(spec, key):
+                data[key] = getattr(spec, key)
+        return data
     if spec.inputs:
         data["inputs"] = {k: list(v) for k, v in spec.inputs}
     elif spec.is_text:

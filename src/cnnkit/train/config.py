@@ -21,7 +21,7 @@ from cnnkit.spec.schema import suggest
 
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "sdlm")
 SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle", "lecun1998")
-INITS = ("default", "he", "xavier", "lecun1998", "dirac", "zeros", "small")
+INITS = ("default", "he", "xavier", "lecun1998", "dcgan", "dirac", "zeros", "small")
 PREPROCESS = ("standardize", "channel-mean", "mean-image", "none")
 DEVICES = ("auto", "cpu", "cuda")
 AMP = ("off", "bf16", "fp16", "auto")

@@ -34,6 +34,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate.metrics import classification_metrics, predict_logits
 from cnnkit.evaluate.tasks import make_task
 from cnnkit.layers import build_from_spec, native, with_num_classes
+from cnnkit.layers.init import initialize
 from cnnkit.models import resolve_spec
 from cnnkit.rundir.artifacts import model_tensors, read_weights, save_weights, versions
 from cnnkit.rundir.files import load_json, optimizer_from_files, optimizer_to_files, save_json, write_atomic
@@ -42,7 +43,7 @@ from cnnkit.train import distributed
 from cnnkit.train.config import TrainConfig, describe_sources, resolve_with_sources, validate
 from cnnkit.train.distributed import world_from_env
 from cnnkit.train.loop import Callback, FitState, Trainer
-from cnnkit.train.optim import freeze_bn_scales, initialize, make_optimizer, whiten_stem
+from cnnkit.train.optim import freeze_bn_scales, make_optimizer, whiten_stem
 from cnnkit.train.schedule import LRSchedule
 
 
@@ -464,7 +465,7 @@ def _train_locked(cfg: TrainConfig, out: Path, quiet: bool, callbacks, given: Da
     parse_tta(cfg.tta)
     vector_notes: list[str] = []
     spec = with_vectors(spec, cfg.vectors, vector_notes)
-    data = prepare_data(cfg, spec.input, given)
+    data = prepare_data(cfg, spec.discriminator.input if spec.discriminator else spec.input, given)
     data.notes[:0] = vector_notes
     task = task_for(cfg, spec)
     spec = fit_spec_to_task(spec, task, data)
@@ -619,6 +620,10 @@ def fit_spec_to_task(spec, task, data: PreparedData):
         for layer in spec.layers:
             if layer.type == "embedding":
                 spec = with_layer_args(spec, layer.name, vocab=len(data.vocabulary))
+    if (task.name == "gan") != (spec.discriminator is not None):
+        raise CnnkitError(f"{spec.name} is a GAN (a generator and a discriminator): train it with --task gan"
+                          if spec.discriminator is not None else
+                          "--task gan needs a GAN spec (input, latent, generator, discriminator), e.g. dcgan-mnist")
     units = task.output_units(data.train)
     if isinstance(units, dict):  # one size per head
         for head, n in units.items():
@@ -626,6 +631,17 @@ def fit_spec_to_task(spec, task, data: PreparedData):
         return spec
     if units is not None:
         return with_num_classes(spec, units)
+    if spec.discriminator is not None:  # the generator must draw images the discriminator reads
+        c, h, w = spec.discriminator.input
+        out = summarize(spec).output
+        d_out = summarize(spec.discriminator).output
+        if out[0] * out[1] * out[2] != c * h * w:
+            raise CnnkitError(f"{spec.name}: the generator outputs {'x'.join(map(str, out))}, but the images are "
+                              f"{c}x{h}x{w}; end it with conv_transpose layers (or FC-{c * h * w} and a reshape)")
+        if d_out[0] * d_out[1] * d_out[2] != 1:
+            raise CnnkitError(f"{spec.name}: the discriminator must end in one number (real or fake), e.g. FC-1; "
+                              f"it outputs {'x'.join(map(str, d_out))}")
+        return spec
     c, h, w = spec.input
     out = summarize(spec).output
     if out[0] * out[1] * out[2] != c * h * w:
