@@ -15,9 +15,11 @@ from cnnkit.errors import CnnkitError, SpecError
 from cnnkit.spec import parse_spec, spec_to_data
 
 TINY = {"input": [1, 28, 28], "latent": 8,
-        "generator": [{"type": "fc", "units": 16 * 7 * 7, "activation": "relu"}, {"type": "reshape", "shape": [16, 7, 7]},
+        "generator": [{"type": "fc", "units": 16 * 7 * 7, "activation": "relu"},
+                      {"type": "reshape", "shape": [16, 7, 7]},
                       {"type": "conv_transpose", "filters": 8, "size": 4, "stride": 2, "pad": 1, "activation": "relu"},
-                      {"type": "conv_transpose", "filters": 1, "size": 4, "stride": 2, "pad": 1, "activation": "sigmoid"}],
+                      {"type": "conv_transpose", "filters": 1, "size": 4, "stride": 2, "pad": 1,
+                       "activation": "sigmoid"}],
         "discriminator": [{"type": "conv", "filters": 8, "size": 4, "stride": 2, "pad": 1, "activation": "relu"},
                           {"type": "dropout", "p": 0.3}, "FC-1"]}
 

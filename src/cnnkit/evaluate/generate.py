@@ -1,10 +1,10 @@
-"""What a trained VAE generates: sample grids, walks between two images, and a 2-D latent space's pictures.
+"""What a trained VAE or GAN generates: sample grids, walks between two codes, a 2-D latent space's pictures.
 
 ``cnnkit sample RUN`` draws codes z ~ N(0, I) (seeded), decodes them and writes a grid of the decoder's
-Bernoulli means (grey levels), or of a GAN generator's pictures; ``--interpolate A B`` decodes the straight
-line between the codes (means of q(z|x)) of two test images or picture files (a GAN: of two seeds); for a 2-number latent code, ``--manifold`` decodes a grid of
-codes spaced by the Gaussian's quantiles (Kingma & Welling 2014, Fig. 4) and writes the test images'
-codes coloured by class beside it.
+Bernoulli means (grey levels), or of a GAN generator's pictures; ``--interpolate A B`` decodes the
+straight line between the codes (means of q(z|x)) of two test images or picture files (a GAN: of two
+seeds); for a 2-number latent code, ``--manifold`` decodes a grid of codes spaced by the Gaussian's
+quantiles (Kingma & Welling 2014, Fig. 4) and writes the test images' codes coloured by class beside it.
 """
 
 from __future__ import annotations
