@@ -389,6 +389,33 @@ def _text_info(ds, as_json: bool) -> int:
     return 0
 
 
+def _configure_explain(p: argparse.ArgumentParser) -> None:
+    from cnnkit.evaluate.explain import METHODS
+
+    p.add_argument("run", help="an image classifier's run directory")
+    p.add_argument("images", nargs="+", help="picture files (converted as predict converts them)")
+    p.add_argument("--method", default="gradcam", help=f"one of {', '.join(METHODS)} (default gradcam)")
+    p.add_argument("--class", dest="cls", help="explain this class (name or index; default: the predicted one)")
+    p.add_argument("--layer", help="gradcam: the layer whose maps it weighs (default: the last spatial layer)")
+    p.add_argument("--out", default="explanations", help="folder for the overlay PNGs (default explanations)")
+    p.add_argument("--json", action="store_true",
+                   help='print a list of {"file", "method", "class", "prob", "map"} (map: H x W numbers)')
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.explain import explain
+
+    items = explain(args.run, args.images, args.method, args.cls, args.layer, args.out)
+    if args.json:
+        print(json.dumps([{k: i[k] for k in ("file", "method", "class", "prob", "map")} for i in items]))
+        return 0
+    for i in items:
+        print(f"{i['file']}: {i['method']} for {i['class']} ({_percent(i['prob'])}) -> {i['overlay']}")
+        for note in i["notes"]:
+            print(f"  note: {note}")
+    return 0
+
+
 def _configure_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a VAE run directory (trained with --task vae, e.g. vae-mnist)")
     p.add_argument("--n", type=int, default=64, help="samples in the grid (default 64)")
@@ -810,6 +837,8 @@ SUBCOMMANDS = {
     "import-weights": ("import torchvision-format pretrained weights into a zoo model", _configure_import,
                        _run_import),
     "data": ("list, describe or download datasets", _configure_data, _run_data),
+    "explain": ("why a classifier chose a class: saliency, Grad-CAM, occlusion, guided backprop, deconvnet",
+                _configure_explain, _run_explain),
     "sample": ("draw pictures from a trained VAE: a grid, a walk between two images, the 2-D manifold",
                _configure_sample, _run_sample),
     "word2vec": ("train word vectors (skip-gram, CBOW) on text files, or list a word's neighbours", _configure_word2vec,
