@@ -74,8 +74,15 @@ def _checks_transfer(r, folder):  # three methods at each label budget, the targ
     assert _config(next(run for run in r["runs"] if "source" in run))["dataset"] == "mnist-0-4"
 
 
-CHECKS = {"lenet5-1998": _checks_lenet5_1998, "overlapping-pooling": _checks_overlapping_pooling,
-          "lrn": _checks_lrn, "transfer": _checks_transfer}
+def _checks_kim_cnn(r, folder):  # cross-validated as Kim measured: every fold an ordinary run of kim-cnn on mr
+    assert r["measured"]["folds"] == 2 and len(r["runs"]) == 2
+    assert {_config(run)["model"] for run in r["runs"]} == {"kim-cnn"}
+    assert {_config(run)["fold"] for run in r["runs"]} == {1, 2}
+    assert 0.5 <= r["measured"]["cv_accuracy"]["mean"] <= 1
+
+
+CHECKS = {"kim-cnn": _checks_kim_cnn, "lenet5-1998": _checks_lenet5_1998,
+          "overlapping-pooling": _checks_overlapping_pooling, "lrn": _checks_lrn, "transfer": _checks_transfer}
 
 
 def test_unknown_claim_is_one_line(capsys):

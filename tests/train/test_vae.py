@@ -86,7 +86,7 @@ def test_sample_refuses_a_classifier(tmp_path, data_root):
                        quiet=True)
     from cnnkit.evaluate.generate import sample
 
-    with pytest.raises(CnnkitError, match="is not a VAE run"):
+    with pytest.raises(CnnkitError, match="is not a VAE or GAN run"):
         sample(run.path)
 
 

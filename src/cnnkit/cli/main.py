@@ -450,13 +450,15 @@ def _configure_word2vec(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=("skipgram", "cbow"), default="skipgram", help="default skipgram")
     p.add_argument("--dim", type=int, default=100, help="numbers per word (default 100)")
     p.add_argument("--window", type=int, default=5, help="context words on each side (default 5)")
-    p.add_argument("--negative", type=int, default=5, help="negative samples per word (0: hierarchical softmax)")
+    p.add_argument("--negative", type=int, default=5,
+                   help="negative samples per word (0: hierarchical softmax; default 5)")
     p.add_argument("--min-count", type=int, default=2, help="ignore rarer words (default 2)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="vectors file to write (.txt: word2vec text format; .bin: binary)")
-    p.add_argument("--vectors", help="a word2vec file to query with --neighbours")
-    p.add_argument("--neighbours", "--neighbors", metavar="WORD", help="list the nearest words to WORD")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", help="vectors file to write (.txt: word2vec text format; .bin: binary; no default)")
+    p.add_argument("--vectors", help="a word2vec file to query with --neighbours (default: the --out file)")
+    p.add_argument("--neighbours", "--neighbors", metavar="WORD",
+                   help="list the nearest words to WORD (default: none)")
     p.add_argument("--top", type=int, default=10, help="neighbours to list (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 

@@ -29,7 +29,7 @@ def _vae(run, gan_too: bool = False) -> TrainedModel:
 
 
 def latent_size(tm: TrainedModel) -> int:
-    return tm.input_shape[0] if tm.meta.get("task") == "gan" else tm.model.decode_size
+    return tm.input_shape[0] if tm.meta.get("task") == "gan" else tm.model.latent_size()
 
 
 @torch.no_grad()
@@ -108,8 +108,8 @@ def interpolate(run, a: str, b: str, steps: int = 10, out: str | Path = "interpo
 def manifold(run, out: str | Path = "manifold.png", size: int = 20) -> dict:
     """A 2-D latent code's manifold (codes at the Gaussian quantiles 0.05..0.95) and the test codes by class."""
     tm = _vae(run)
-    if tm.model.decode_size != 2:
-        raise CnnkitError(f"--manifold draws a 2-number latent code; this VAE's has {tm.model.decode_size} "
+    if tm.model.latent_size() != 2:
+        raise CnnkitError(f"--manifold draws a 2-number latent code; this VAE's has {tm.model.latent_size()} "
                           f"(train vae-mnist-2d)")
     q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, size))
     zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")

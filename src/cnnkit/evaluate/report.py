@@ -287,7 +287,7 @@ def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) ->
         rec = out.sigmoid().reshape(images.shape)
         figures.append(("reconstructions", "inputs above their reconstructions",
                         _pairs(images[:10], rec[:10], "the first 10 test images, rebuilt from the mean code")))
-        z = torch.randn(10, tm.model.decode_size, generator=torch.Generator().manual_seed(0))
+        z = torch.randn(10, tm.model.latent_size(), generator=torch.Generator().manual_seed(0))
         samples = decode_images(tm, z)
         figures.append(("samples", "samples from the prior", _pairs(samples[:5], samples[5:],
                                                                      "10 decoded codes z ~ N(0, I), seed 0")))

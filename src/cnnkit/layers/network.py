@@ -131,9 +131,8 @@ class CNN(nn.Module):
             raise CnnkitError(f"{self.spec.name} has no latent code (a reparameterize layer): it is not a VAE")
         return parts, at
 
-    @property
-    def decode_size(self) -> int:
-        """The size of a VAE's latent code."""
+    def latent_size(self) -> int:
+        """The size of a VAE's latent code (a method, not a property: tracing reads every property)."""
         parts, at = self._latent_index()
         return parts[at].latent
 
