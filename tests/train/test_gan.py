@@ -106,3 +106,7 @@ def test_a_killed_gan_resumes_exactly_and_samples_are_seeded(tmp_path, data_root
     assert Image.open(a["out"]).size == ((3 * 29 + 1) * 2, (2 * 29 + 1) * 2)
     walk = interpolate(run, "1", "2", steps=5, out=tmp_path / "walk.png")
     assert Image.open(walk["out"]).size == ((5 * 29 + 1) * 2, 30 * 2)
+    from cnnkit.evaluate.report import write_report
+
+    page = write_report(run).read_text()  # the generator's pictures and both losses' curves, no feature maps
+    assert "Samples from the generator" in page and "Feature maps" not in page

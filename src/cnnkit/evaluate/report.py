@@ -336,6 +336,22 @@ def _text_section(tm: TrainedModel, texts: list[str] | None, ids: torch.Tensor, 
     return [("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)")], parts
 
 
+def _gan_section(tm: TrainedModel, run: Path, figures: list) -> list:
+    """A GAN: 20 pictures the generator draws from seeded codes; its test figures from summary.json."""
+    from cnnkit.evaluate.generate import decode_images
+
+    z = torch.randn(20, tm.input_shape[0], generator=torch.Generator().manual_seed(0))
+    drawn = decode_images(tm, z)
+    figures.append(("samples", "samples from the generator", _pairs(drawn[:10], drawn[10:],
+                                                                    "20 codes z ~ N(0, I), seed 0")))
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    if "test_d_loss" not in summary:
+        return []
+    return [("discriminator on the test set", f"loss {summary['test_d_loss']:.3f}; says real to "
+                                              f"{100 * summary['test_d_real']:.1f}% of real images (mean probability) "
+                                              f"and to {100 * summary['test_d_fake']:.1f}% of fakes")]
+
+
 def _ngram_parts(tm: TrainedModel, ids: torch.Tensor, per_width: int = 4, top: int = 5) -> list[str]:
     """For the first filters of each convolution that reads the word vectors: the n-grams of the data that
     give each its highest activation (the window at the position where it peaks)."""
@@ -476,12 +492,14 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     if tm.vocabulary is not None:  # sentences: tables of words instead of pictures
         facts_task, text_parts = _text_section(tm, ds[split].texts, images, labels, figures)
         notes, about = [], ""
+    elif task == "gan":  # what the generator draws; the curves show both networks' losses
+        facts_task, notes, about = _gan_section(tm, run, figures), [], ""
     else:
         facts_task, notes = _task_section(tm, task, images, labels, figures)
         f = filters_figure(tm.model)
         if f is not None:
             figures.append(("filters", "first-layer filters", f))
-    if tm.vocabulary is not None:
+    if tm.vocabulary is not None or task == "gan":
         pass
     elif image is not None:
         picture, infos = tm.load_pictures([image])
@@ -491,7 +509,7 @@ def write_report(run: str | Path, out: str | Path | None = None, *, dataset: str
     else:
         shown, caption = images[image_index], f"test image {image_index}"
         about = (f"Feature maps are of test image {image_index}; --image FILE shows your own picture.")
-    if tm.vocabulary is None:
+    if tm.vocabulary is None and task != "gan":
         for layer, png in feature_maps(tm, shown, caption=caption):
             figures.append(("feature-maps", f"feature maps of {layer}", png))
 
