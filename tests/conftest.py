@@ -43,3 +43,28 @@ def mnist(data_root):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_dataset("mnist", data_root)
+
+
+@pytest.fixture
+def killed_then_resumed(data_root):
+    """``(cmd, out, watch, resume_cmd)`` -> run ``cmd --out out`` in a subprocess, SIGKILL it once ``out/watch``
+    exists (its first checkpoint), then run ``resume_cmd`` (default: ``cmd --out out --resume out``) to the end;
+    returns that run's CompletedProcess.  The fault-injection pattern of the resume tests."""
+    import signal
+    import subprocess
+    import time
+
+    env = dict(os.environ, CNNKIT_DATA=str(data_root))
+
+    def run(cmd, out: Path, watch: str = "checkpoint.safetensors", resume_cmd=None):
+        proc = subprocess.Popen([*cmd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not (out / watch).exists() and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        return subprocess.run(resume_cmd or [*cmd, "--out", str(out), "--resume", str(out)], env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    return run

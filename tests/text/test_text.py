@@ -206,10 +206,8 @@ def test_word2vec_writes_vectors_that_read_back(tmp_path):
         assert info["words"] == len(words) == 9 and matrix.shape == (9, 12) and "king" in words
 
 
-def test_a_killed_cross_validation_resumes_to_the_uninterrupted_result(tmp_path, data_root):
+def test_a_killed_cross_validation_resumes_to_the_uninterrupted_result(tmp_path, data_root, killed_then_resumed):
     import os
-    import signal
-    import time
 
     from cnnkit.rundir.artifacts import read_weights
 
@@ -222,16 +220,9 @@ def test_a_killed_cross_validation_resumes_to_the_uninterrupted_result(tmp_path,
            "--limit-train", "1500", "--batch-size", "50", "--optimizer", "adam", "--lr", "0.003", "--threads", "1",
            "--quiet"]
     subprocess.run([*cmd, "--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True, timeout=300)
-    run = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run / "fold-02" / "checkpoint.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)  # kill it in the second fold, after its first checkpoint
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert not (run / "summary.json").exists()
-    r = subprocess.run([sys.executable, "-m", "cnnkit", "train", "--resume", str(run), "--quiet"], env=env,
-                       capture_output=True, text=True, timeout=300)
+    run = tmp_path / "killed"  # killed in the second fold, after its first checkpoint; resumed from the top
+    r = killed_then_resumed(cmd, run, watch="fold-02/checkpoint.safetensors",
+                            resume_cmd=[sys.executable, "-m", "cnnkit", "train", "--resume", str(run), "--quiet"])
     assert r.returncode == 0, r.stderr
     for fold in ("fold-01", "fold-02"):
         want, got = (read_weights(d / fold / "model.safetensors")[0] for d in (tmp_path / "ref", run))

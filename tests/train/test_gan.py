@@ -1,10 +1,8 @@
 """GANs: the spec, one alternating step as specified, exact resume after SIGKILL, sampling."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -75,7 +73,7 @@ def test_a_gan_needs_task_gan(tmp_path, data_root):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_killed_gan_resumes_exactly_and_samples_are_seeded(tmp_path, data_root):
+def test_a_killed_gan_resumes_exactly_and_samples_are_seeded(tmp_path, data_root, killed_then_resumed):
     from cnnkit.evaluate.generate import interpolate, sample
     from cnnkit.rundir.artifacts import read_weights
 
@@ -88,15 +86,7 @@ def test_a_killed_gan_resumes_exactly_and_samples_are_seeded(tmp_path, data_root
            "--limit-test", "128", "--epochs", "3", "--threads", "1", "--quiet", "--label-smoothing", "0.1"]
     subprocess.run([*cmd, "--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True, timeout=300)
     run = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run / "checkpoint.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    r = subprocess.run([*cmd, "--out", str(run), "--resume", str(run)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = killed_then_resumed(cmd, run)
     assert r.returncode == 0, r.stderr
     want, got = (read_weights(d / "checkpoint.safetensors")[0] for d in (tmp_path / "ref", run))
     assert any(k.startswith("task.disc.") for k in want) and any(k.startswith("task.d_opt.") for k in want)

@@ -3,10 +3,8 @@
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -95,7 +93,7 @@ def test_a_diverging_vae_names_epoch_and_step(tmp_path, data_root):
         cnnkit.train("vae-mnist", out=str(tmp_path / "nan"), lr=1e6, optimizer="sgd", **SMALL)
 
 
-def test_a_killed_vae_resumes_to_the_uninterrupted_result(tmp_path, data_root):
+def test_a_killed_vae_resumes_to_the_uninterrupted_result(tmp_path, data_root, killed_then_resumed):
     from cnnkit.rundir.artifacts import read_weights
 
     env = dict(os.environ, CNNKIT_DATA=str(data_root))
@@ -103,15 +101,7 @@ def test_a_killed_vae_resumes_to_the_uninterrupted_result(tmp_path, data_root):
            "--epochs", "3", "--threads", "1", "--quiet", "--kl-warmup", "1"]
     subprocess.run([*cmd, "--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True, timeout=300)
     run = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run / "checkpoint.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    r = subprocess.run([*cmd, "--out", str(run), "--resume", str(run)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = killed_then_resumed(cmd, run)
     assert r.returncode == 0, r.stderr
     want, got = (read_weights(d / "model.safetensors")[0] for d in (tmp_path / "ref", run))
     assert all(torch.equal(want[k], got[k]) for k in want)
