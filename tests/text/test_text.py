@@ -239,3 +239,18 @@ def test_report_of_a_text_run(mr_run):
     assert "First-layer filters" not in page  # no pictures of word vectors
     pngs = sorted(p.name for p in (mr_run.path / "report").glob("*.png"))
     assert any("confusion" in p for p in pngs) and not any("feature-maps" in p for p in pngs)
+
+
+def test_split_folders_and_tsv_quotes(tmp_path):
+    for split, docs in {"train": {"pos": ["fun", "great", "lovely"], "neg": ["dull", "bad"]},
+                        "test": {"pos": ["nice"], "neg": ["awful"]}}.items():
+        for cls, texts in docs.items():
+            (tmp_path / "imdb" / split / cls).mkdir(parents=True)
+            for i, t in enumerate(texts):
+                (tmp_path / "imdb" / split / cls / f"{i}.txt").write_text(t)
+    ds = load_text_dataset(f"text:{tmp_path / 'imdb'}")
+    assert ds.classes == ["neg", "pos"] and len(ds["train"]) == 5 and len(ds["test"]) == 2  # no 'train' class
+    f = tmp_path / "sst.tsv"  # quotes are text in TSV, never field delimiters
+    f.write_text('sentence\tlabel\n"a " quoted\tpos\nthe "best\tpos\nworst " ever\tneg\nmeh\tneg\n')
+    ds = load_text_dataset(f"tsv:{f}", test_split=0)
+    assert ds["train"].texts == ['"a " quoted', 'the "best', 'worst " ever', "meh"]

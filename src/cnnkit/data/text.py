@@ -33,8 +33,9 @@ from cnnkit.errors import CnnkitError
 
 PAD, UNK = "<pad>", "<unk>"
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "comment", "tweet", "body", "utterance",
-                "question", "title", "phrase")
-LABEL_COLUMNS = ("label", "class", "sentiment", "category", "target", "polarity", "y", "labels", "topic", "intent")
+                "question", "title", "phrase", "message", "text_a", "headline", "post", "query", "review_text")
+LABEL_COLUMNS = ("label", "class", "sentiment", "category", "target", "polarity", "y", "labels", "topic", "intent",
+                 "gold_label", "emotion", "rating", "stars", "score")
 TEXT_PREFIXES = ("text:", "csv:", "tsv:")
 
 
@@ -147,7 +148,23 @@ class TextSplits:
     classes: list[str] | None = None  # a fixed order (mr: neg, pos); default sorted label names
 
 
+SPLIT_FOLDERS = {"train": "train", "test": "test", "dev": "val", "val": "val", "valid": "val", "validation": "val"}
+
+
 def _read_text_dir(root: Path) -> TextSplits:
+    """``root/CLASS/*.txt`` or ``root/CLASS.txt``; or either layout inside ``train/`` (and ``test/``, ``dev/``)."""
+    subdirs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if subdirs and all(d.name.lower() in SPLIT_FOLDERS for d in subdirs):
+        if not any(d.name.lower() == "train" for d in subdirs):
+            raise CnnkitError(f"text:{root} has split folders ({', '.join(sorted(d.name for d in subdirs))}) but no "
+                              f"train/ folder")
+        parts = {SPLIT_FOLDERS[d.name.lower()]: _read_text_split(d) for d in subdirs}
+        notes = [n for p in parts.values() for n in p.notes]
+        return TextSplits({k: p.splits["train"] for k, p in parts.items()}, notes)
+    return _read_text_split(root)
+
+
+def _read_text_split(root: Path) -> TextSplits:
     notes: list[str] = []
     texts: list[str] = []
     labels: list[str] = []
@@ -199,7 +216,9 @@ def _read_table(path: Path, sep: str, text_column: str | None, label_column: str
                 notes: list[str]) -> tuple[list[str], list[str]]:
     body = read_text(path, notes)
     body = body.replace("\r\n", "\n")
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
+    # TSV files quote nothing (quotes are part of the text, as in SST and GLUE); CSV quotes fields with commas
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep, quoting=quoting)
     try:
         header = next(reader)
     except StopIteration:
