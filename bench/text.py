@@ -110,7 +110,7 @@ def cross_validate(models, folds: int, out: Path) -> dict:
     return rows
 
 
-def static(folds: int, out: Path) -> dict:
+def static(folds: int, out: Path, models=("kim-cnn-static", "kim-cnn")) -> dict:
     from cnnkit.data.sources import find_file
     from cnnkit.data.word2vec import train_word2vec
     from cnnkit.models import resolve_spec
@@ -120,7 +120,7 @@ def static(folds: int, out: Path) -> dict:
     vectors = out / "mr-word2vec-300.txt"
     info = train_word2vec(files, vectors, dim=300, window=5, min_count=1, epochs=10)
     rows = {"word2vec": {k: info[k] for k in ("words", "sentences", "tokens")}}
-    for model in ("kim-cnn-static", "kim-cnn"):
+    for model in models:
         spec = spec_to_data(resolve_spec(model))
         spec["layers"][0]["vectors"] = str(vectors)
         path = out / f"{model}-mrvectors.json"
@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="kim-cnn,lstm-text,gru-text")
+    ap.add_argument("--static-models", default="kim-cnn-static,kim-cnn")
     ap.add_argument("--out", default="runs/bench-text")
     args = ap.parse_args()
     out = Path(args.out)
@@ -152,7 +153,7 @@ def main() -> None:
     if args.cv:
         result["cross_validation"] = cross_validate(args.models.split(","), args.folds, out)
     if args.static:
-        result["pretrained_vectors"] = static(args.folds, out)
+        result["pretrained_vectors"] = static(args.folds, out, args.static_models.split(","))
     print(json.dumps(result, indent=2))
 
 
