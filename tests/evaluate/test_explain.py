@@ -102,3 +102,8 @@ def test_explain_command_json_and_overlays(tmp_path, data_root, mnist):
     bad = subprocess.run([sys.executable, "-m", "cnnkit", "explain", str(run), str(tmp_path / "seven.png"),
                           "--method", "gradcamm"], capture_output=True, text=True)
     assert bad.returncode == 2 and "did you mean 'gradcam'" in bad.stderr
+    from cnnkit.evaluate.report import write_report
+
+    page = write_report(run).read_text()  # the report shows where it looked for its mistakes
+    assert "Grad-CAM" in page
+    assert any("Grad-CAM" in p.name for p in (run / "report").glob("*.png"))

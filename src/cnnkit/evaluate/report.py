@@ -265,6 +265,9 @@ def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) ->
             figures.append(("misclassified", "misclassified images",
                             gallery(shown_images[wrong], targets[wrong].tolist(), pred[wrong].tolist(),
                                     conf[wrong].tolist(), tm.classes)))
+            cams = _gradcam_gallery(tm, shown_images[wrong[:8]], targets[wrong[:8]], pred[wrong[:8]])
+            if cams is not None:
+                figures.append(("misclassified", "where the network looked: Grad-CAM", cams))
         figures.append(("per-class", "per-class accuracy", per_class_figure(m["per_class_accuracy"])))
         facts = [("top-1 error", f"{100 * m['top1_error']:.2f}% ({m['errors']:,} misclassified)")]
         if len(tm.classes) > 5:
@@ -311,6 +314,29 @@ def _task_section(tm: TrainedModel, task: str, images, labels, figures: list) ->
         sc = scorer.score_outputs(out, labels)
         return [("MAE", f"{sc['mae']:.4g}"), ("RMSE", f"{sc['rmse']:.4g}"), ("R²", f"{sc['r2']:.3f}")], notes
     return [], [f"task {task}: see summary.json for its test figures"]
+
+
+def _gradcam_gallery(tm: TrainedModel, images, truth, pred) -> bytes | None:
+    """Grad-CAM of the predicted class over each picture (the most confident mistakes); None without Captum
+    or without a layer of spatial maps."""
+    try:
+        from cnnkit.evaluate.explain import attribution
+    except ImportError:
+        return None
+    try:
+        x = tm.normalizer(images).float()
+        heats = [attribution(tm, x[i:i + 1], "gradcam", int(pred[i]))[0] for i in range(len(images))]
+    except (ImportError, CnnkitError):
+        return None
+    plt = _plt()
+    fig, axes = _tile_grid(len(images), min(8, len(images)), (1.4, 1.6))
+    for ax, img, heat, t, p in zip(axes.flat, images, heats, truth.tolist(), pred.tolist()):
+        ax.axis("on")
+        _show(ax, img.cpu().numpy())
+        ax.imshow(heat.cpu().numpy(), cmap="jet", alpha=0.45)
+        ax.set_title(f"{tm.classes[t]} -> {tm.classes[p]}", fontsize=7)
+    plt.tight_layout()
+    return _png(fig)
 
 
 def _text_section(tm: TrainedModel, texts: list[str] | None, ids: torch.Tensor, labels, figures: list,
