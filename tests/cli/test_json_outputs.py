@@ -35,6 +35,7 @@ def test_every_json_command_prints_one_document(run, tmp_path, mnist):
             "ensemble": [str(run), str(run)], "compare": [str(run), "--out", str(tmp_path / "c.png")],
             "transfer": [str(run), "--dataset", "mnist", "--limit-train", "200", "--limit-test", "100"],
             "demo": ["backprop"], "reproduce": ["list"],
+            "export": [str(run), "--out", str(tmp_path / "m.onnx")],
             "explain": [str(run), str(tmp_path / "d.png"), "--out", str(tmp_path / "exp")],
             "sample": [str(run.parent / "vae"), "--n", "4", "--out", str(tmp_path / "s.png")],
             "word2vec": [str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "v.txt"), "--min-count", "1",

@@ -416,6 +416,26 @@ def _run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a classifier's run directory")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="file format (default onnx)")
+    p.add_argument("--out", default="model.onnx", help="file to write (default model.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--batch", type=int, default=0, help="fix the batch size (default 0: dynamic)")
+    p.add_argument("--logits", action="store_true", help="end in the scores before the softmax (default: "
+                                                         "probabilities)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cnnkit.evaluate.export import export_onnx
+
+    r = export_onnx(args.run, args.out, args.opset, args.batch, args.logits)
+    print(json.dumps(r) if args.json else f"wrote {r['out']} (opset {r['opset']}, batch {r['batch']}, input "
+                                          f"{'x'.join(map(str, r['input']))}, {r['output']} of {r['classes']} classes)")
+    return 0
+
+
 def _configure_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a VAE run directory (trained with --task vae, e.g. vae-mnist)")
     p.add_argument("--n", type=int, default=64, help="samples in the grid (default 64)")
@@ -841,6 +861,8 @@ SUBCOMMANDS = {
     "data": ("list, describe or download datasets", _configure_data, _run_data),
     "explain": ("why a classifier chose a class: saliency, Grad-CAM, occlusion, guided backprop, deconvnet",
                 _configure_explain, _run_explain),
+    "export": ("write a trained classifier as an ONNX model (normalisation included)", _configure_export,
+               _run_export),
     "sample": ("draw pictures from a trained VAE: a grid, a walk between two images, the 2-D manifold",
                _configure_sample, _run_sample),
     "word2vec": ("train word vectors (skip-gram, CBOW) on text files, or list a word's neighbours", _configure_word2vec,
