@@ -107,3 +107,54 @@ def test_explain_command_json_and_overlays(tmp_path, data_root, mnist):
     page = write_report(run).read_text()  # the report shows where it looked for its mistakes
     assert "Grad-CAM" in page
     assert any("Grad-CAM" in p.name for p in (run / "report").glob("*.png"))
+
+
+@pytest.mark.parametrize("yx", [(0, 0), (3, 2), (4, 4)])
+def test_receptive_box_is_where_the_gradient_reaches(yx):
+    from cnnkit.evaluate.explain import receptive_box
+
+    spec = {"input": [1, 28, 28], "layers": [
+        {"type": "conv", "name": "c1", "filters": 2, "size": 5, "pad": 2},
+        {"type": "avgpool", "name": "p1", "size": 2},
+        {"type": "conv", "name": "c2", "filters": 2, "size": 5},
+        {"type": "conv", "name": "c3", "filters": 2, "size": 4, "stride": 2, "pad": 1}, "FC-10"]}
+    net = cnnkit.build(spec).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_().add_(0.01)  # every path counts: the gradient reaches exactly the receptive field
+    tm = TrainedModel(net, None, [], {}, None)
+    x = torch.ones(1, 1, 28, 28, requires_grad=True)
+    out = {}
+    net.features.c3.register_forward_hook(lambda m, i, o: out.__setitem__("a", o))
+    net(x)
+    y, xx = yx
+    out["a"][0, 0, y, xx].backward()
+    rows = x.grad[0, 0].abs().sum(1).nonzero().flatten()
+    cols = x.grad[0, 0].abs().sum(0).nonzero().flatten()
+    want = (int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1)
+    assert receptive_box(tm, "c3", y, xx) == want
+
+
+def test_units_are_the_strongest_test_patches(tmp_path, data_root, mnist):
+    from cnnkit.evaluate.explain import units
+    from cnnkit.rundir import load_split
+
+    run = tmp_path / "run"
+    cnnkit.train("lenet5", "mnist", out=str(run), epochs=1, limit_train=1000, limit_test=100, quiet=True)
+    r = units(run, "conv2", top=3, filters=2, out=tmp_path / "u.png", limit=600)
+    tm = cnnkit.load(run)
+    images = load_split(tm)[1][:600]
+    store = {}
+    tm.model.features.conv2.register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
+    with torch.no_grad():
+        tm.model(tm.normalizer(images))
+    a = store["a"]
+    for row in r["filters"]:
+        acts = [p["activation"] for p in row["patches"]]
+        assert acts == sorted(acts, reverse=True) and len({p["image"] for p in row["patches"]}) == 3
+        assert acts[0] == pytest.approx(float(a[:, row["filter"]].max()), rel=1e-5)
+        for p in row["patches"]:
+            assert float(a[p["image"], row["filter"], p["y"], p["x"]]) == pytest.approx(p["activation"], rel=1e-5)
+            y0, x0, y1, x1 = p["box"]
+            assert 0 <= y0 < y1 <= 28 and 0 <= x0 < x1 <= 28 and max(y1 - y0, x1 - x0) <= 14  # conv2's RF: 14
+    assert (tmp_path / "u.png").exists()

@@ -393,7 +393,11 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
     from cnnkit.evaluate.explain import METHODS
 
     p.add_argument("run", help="an image classifier's run directory")
-    p.add_argument("images", nargs="+", help="picture files (converted as predict converts them)")
+    p.add_argument("images", nargs="*", help="picture files (converted as predict converts them)")
+    p.add_argument("--units", metavar="LAYER", help="instead: the test patches that excite a sample of LAYER's "
+                                                    "filters most, cropped to their receptive field")
+    p.add_argument("--top", type=int, default=9, help="--units: patches per filter (default 9)")
+    p.add_argument("--filters", type=int, default=8, help="--units: filters shown (default 8)")
     p.add_argument("--method", default="gradcam", help=f"one of {', '.join(METHODS)} (default gradcam)")
     p.add_argument("--class", dest="cls", help="explain this class (name or index; default: the predicted one)")
     p.add_argument("--layer", help="gradcam: the layer whose maps it weighs (default: the last spatial layer)")
@@ -403,8 +407,16 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    from cnnkit.evaluate.explain import explain
+    from cnnkit.evaluate.explain import explain, units
 
+    if args.units:
+        if args.top < 1 or args.filters < 1:
+            raise CnnkitError("--top and --filters must be at least 1")
+        r = units(args.run, args.units, args.top, args.filters, Path(args.out) / f"units-{args.units}.png")
+        print(json.dumps(r) if args.json else f"wrote {r['out']} ({len(r['filters'])} filters x {args.top} patches)")
+        return 0
+    if not args.images:
+        raise CnnkitError("give picture files to explain, or --units LAYER")
     items = explain(args.run, args.images, args.method, args.cls, args.layer, args.out)
     if args.json:
         print(json.dumps([{k: i[k] for k in ("file", "method", "class", "prob", "map")} for i in items]))

@@ -11,6 +11,9 @@ picture (after the same conversion as ``predict``), for one class (the predicted
   the class's probability, averaged over the windows covering each pixel (rises count as 0);
 * ``guided-backprop``: the gradient with negative gradients stopped at every ReLU (Springenberg et al.);
 * ``deconvnet``: Zeiler & Fergus's projection: ReLUs pass the positive part of the signal coming back.
+
+``--units LAYER``: for a sample of a layer's filters, the test patches where each fires most, cropped to
+the unit's receptive field (Zeiler & Fergus 2014, Fig. 2), the box found by the receptive-field arithmetic.
 """
 
 from __future__ import annotations
@@ -165,6 +168,106 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, path: Path, caption: str) -
     ax.imshow(heat.cpu().numpy(), cmap="jet", alpha=0.45)
     ax.set_title(caption, fontsize=9)
     ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- what a unit responds to
+def receptive_box(tm: TrainedModel, layer: str, y: int, x: int) -> tuple[int, int, int, int]:
+    """The input rows and columns [y0, y1) x [x0, x1) that unit (y, x) of ``layer`` sees, clipped to the image:
+    the receptive-field arithmetic (jump, size, start) walked layer by layer along the spec's chain."""
+    from cnnkit.spec.parse import as_2d
+
+    jump, size, start = [1, 1], [1, 1], [0.5, 0.5]  # start: the centre of output 0, in input pixel units
+    for spec_layer in tm.model.spec.layers:
+        la = as_2d(spec_layer)
+        if la.type in ("conv", "maxpool", "avgpool", "subsample", "locally_connected", "tiled_conv"):
+            a = la.args
+            k, s = a["size"], a["stride"] or a["size"]
+            p = a.get("pad", (0, 0))
+            if isinstance(p, str):
+                raise CnnkitError(f"--units: layer {la.name} pads by name ({p}); write its pad as a number")
+            if a.get("global"):
+                raise CnnkitError(f"--units: {la.name} pools the whole map; choose a layer before it")
+            for d in (0, 1):
+                start[d] += ((k[d] - 1) / 2 - p[d]) * jump[d]
+                size[d] += (k[d] - 1) * jump[d]
+                jump[d] *= s[d]
+        elif la.type in ("inception", "residual", "conv_transpose", "upsample", "reshape", "fc", "flatten"):
+            raise CnnkitError(f"--units follows a chain of conv and pooling layers; {la.name} is a {la.type}")
+        if la.name == layer:
+            break
+    else:
+        raise CnnkitError(f"--units: no layer {layer!r} in {tm.model.spec.name}")
+    _, h, w = tm.input_shape
+    cy, cx = start[0] + y * jump[0], start[1] + x * jump[1]
+    y0, x0 = int(round(cy - size[0] / 2)), int(round(cx - size[1] / 2))
+    return max(0, y0), max(0, x0), min(h, y0 + size[0]), min(w, x0 + size[1])
+
+
+def units(run, layer: str, top: int = 9, filters: int = 8, out: str | Path = "units.png",
+          limit: int = 5000) -> dict:
+    """For the first ``filters`` maps of ``layer``: the ``top`` test-image patches (one per image) where the
+    unit fires most, each cropped to the unit's receptive field (Zeiler & Fergus 2014, Fig. 2)."""
+    from cnnkit.rundir import load_split
+
+    tm = run if isinstance(run, TrainedModel) else load(run)
+    layers = _layers(tm.model)
+    if layer not in layers:
+        raise CnnkitError(f"--units {layer!r} is not a layer of {tm.model.spec.name}; its layers: "
+                          f"{', '.join(layers)}")
+    _, images, _ = load_split(tm)
+    images = images[:limit]
+    store = {}
+    hook = layers[layer].register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
+    acts = []
+    with torch.no_grad():
+        for i in range(0, len(images), 500):
+            tm.model.eval()(tm.normalizer(images[i:i + 500]))
+            acts.append(store["a"][:, :filters])
+    hook.remove()
+    a = torch.cat(acts)  # (N, F, H', W')
+    if a.ndim != 4:
+        raise CnnkitError(f"--units {layer}: its output has no spatial maps ({tuple(a.shape[1:])})")
+    rows = []
+    for f in range(a.shape[1]):
+        best, where = a[:, f].flatten(1).max(1)  # each image's strongest position
+        order = best.argsort(descending=True)[:top]
+        patches = []
+        for i in order.tolist():
+            y, x = divmod(int(where[i]), a.shape[3])
+            patches.append({"image": i, "y": y, "x": x, "activation": float(best[i]),
+                            "box": list(receptive_box(tm, layer, y, x))})
+        rows.append({"filter": f, "patches": patches})
+    picture = _units_picture(images, rows, layer, Path(out))
+    return {"layer": layer, "filters": rows, "out": str(picture)}
+
+
+def _units_picture(images: torch.Tensor, rows: list[dict], layer: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = max(len(r["patches"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), top, figsize=(top * 0.9, len(rows) * 0.95), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(top):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(row["patches"]):
+                ax.axis("off")
+                continue
+            p = row["patches"][c]
+            y0, x0, y1, x1 = p["box"]
+            crop = images[p["image"], :, y0:y1, x0:x1].float().cpu() / 255  # (C, h, w) on [0, 1]
+            ax.imshow((crop[0] if crop.shape[0] == 1 else crop.permute(1, 2, 0)).numpy(), cmap="gray", vmin=0, vmax=1)
+            if c == 0:
+                ax.set_ylabel(f"#{row['filter']}", fontsize=7)
+    fig.suptitle(f"{layer}: the test patches each filter responds to most (receptive field crops)", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
