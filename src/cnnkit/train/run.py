@@ -756,7 +756,7 @@ def _train_folds(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResu
         save_json(out / "config.json", cfg.to_dict())
     rows, history = [], []
     # each fold gets what differs from the model's own recipe, so its start-up line says where values came from
-    base = resolve_with_sources(cfg.model, {"dataset": cfg.dataset})[0].to_dict()
+    base = resolve_with_sources(cfg.model, {"dataset": cfg.dataset})[0].to_dict()  # the recipe, and the data set
     for k in range(1, cfg.folds + 1):
         fold_dir = out / f"fold-{k:02d}"
         fold_cfg = dc_replace(cfg, fold=k, out=str(fold_dir))
@@ -767,7 +767,8 @@ def _train_folds(cfg: TrainConfig, out: Path, quiet: bool, callbacks) -> RunResu
                 print(f"fold {k} of {cfg.folds}", flush=True)
             resume = fold_dir if fold_dir.exists() else None
             r = train(fold_cfg.model, resume=resume, quiet=quiet, callbacks=callbacks,
-                      **{key: v for key, v in fold_cfg.to_dict().items() if key != "model" and v != base[key]})
+                      **{key: v for key, v in fold_cfg.to_dict().items()
+                         if key != "model" and (v != base[key] or key == "dataset")})
             summary, history = r.summary, history + r.history
         rows.append({"fold": k, "test_top1_error": summary["test_top1_error"], "test_n": summary["test_n"],
                      "test_errors": summary["test_errors"], "train_seconds": summary.get("train_seconds")})
