@@ -241,18 +241,22 @@ class Regress(Task):
         return {"mae": float(err.abs().mean()), "rmse": float(err.square().mean().sqrt()), "r2": float(r2.mean())}
 
 
-class Reconstruct(Task):
-    name, headline, default_loss, losses = "reconstruct", "mse", "mse", ("mse", "bce")
-
-    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
-        super().__init__(loss, label_smoothing, "")
-        self.noise = parse_denoise(denoise)
+class Generative(Task):
+    """Tasks whose network outputs pictures rather than classes: no output layer to size, no class names."""
 
     def output_units(self, data):
         return None
 
     def run_classes(self, data):
         return []
+
+
+class Reconstruct(Generative):
+    name, headline, default_loss, losses = "reconstruct", "mse", "mse", ("mse", "bce")
+
+    def __init__(self, loss="auto", label_smoothing=0.0, denoise=""):
+        super().__init__(loss, label_smoothing, "")
+        self.noise = parse_denoise(denoise)
 
     def batch(self, images, labels, gen):
         clean = images.float() / 255  # (B, C, H, W) on [0, 1]: the target
@@ -302,7 +306,7 @@ def vae_terms(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logv
     return rec, kl
 
 
-class VAE(Task):
+class VAE(Generative):
     """A variational autoencoder on dynamically binarised images: loss = reconstruction + beta x KL, the
     negative ELBO when beta = 1 (the headline, in nats per image); ``kl_warmup`` epochs raise beta from 0."""
 
@@ -313,12 +317,6 @@ class VAE(Task):
         self.beta, self.kl_warmup, self.beta_now = 1.0, 0.0, 1.0
         self.latent = None
         self._terms = torch.zeros(3)
-
-    def output_units(self, data):
-        return None
-
-    def run_classes(self, data):
-        return []
 
     def bind(self, trainer) -> None:
         from cnnkit.layers.modules import Reparameterize
@@ -374,7 +372,7 @@ class VAE(Task):
         return {"nelbo": float(totals[0]) / n, "recon": float(totals[1]) / n, "kl": float(totals[2]) / n}
 
 
-class GAN(Task):
+class GAN(Generative):
     """A generative adversarial network (Goodfellow et al. 2014): the trainer's model is the generator, the
     task owns the discriminator, its Adam optimizer and the random stream of latent codes, all three in every
     checkpoint.  Each step: the discriminator learns real (target 1, or 1 - s with one-sided label smoothing
@@ -387,12 +385,6 @@ class GAN(Task):
         super().__init__(loss, label_smoothing, denoise)
         self.disc = self.d_opt = self.z_gen = self.trainer = None
         self._stat = torch.zeros(4)
-
-    def output_units(self, data):
-        return None
-
-    def run_classes(self, data):
-        return []
 
     def bind(self, trainer) -> None:
         from cnnkit.layers import build_from_spec

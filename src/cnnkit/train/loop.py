@@ -79,6 +79,8 @@ class Trainer:
     epoch_data_state: torch.Tensor | None = None  # data_gen state before this epoch's shuffle
 
     def __post_init__(self) -> None:
+        # max-norm's layer, found once rather than on every step: the network's last fully connected layer
+        self.output_layer = next((m for m in reversed(list(self.model.modules())) if isinstance(m, nn.Linear)), None)
         self.task.bind(self)
         for cb in self.callbacks:
             cb.bind(self)
@@ -93,9 +95,8 @@ class Trainer:
     @torch.no_grad()
     def constrain_output_norm(self) -> None:
         """Kim 2014's max-norm: each output unit's weight vector rescaled to an L2 norm of at most ``max_norm``."""
-        head = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
-        if head:
-            w = head[-1].weight
+        if self.output_layer is not None:
+            w = self.output_layer.weight
             w.copy_(torch.renorm(w, 2, 0, self.cfg.max_norm))
 
     def notify(self, hook: str, *args) -> None:
